@@ -1,0 +1,3 @@
+module github.com/ember-llm/ember
+
+go 1.26
