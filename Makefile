@@ -2,18 +2,33 @@
 GO ?= go
 SHARED_MODELS ?= $(abspath ../shared/models)
 export EMBER_MODELS ?= $(SHARED_MODELS)
+# Deno (npm devDependency) is the second WebGPU implementation the tests use.
+export EMBER_DENO ?= $(abspath node_modules/.bin/deno)
 
-.PHONY: test vet gotest fuzz-seeds demo
+.PHONY: test vet gotest fuzz demo deps
 
-test: vet gotest
+test: deps vet gotest
+
+deps:
+	@[ -x node_modules/.bin/deno ] || npm install --no-audit --no-fund >/dev/null
+	@$(GO) mod download
 
 vet:
 	$(GO) vet ./...
 	GOOS=js GOARCH=wasm $(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
 
+# Unit, fuzz seed corpora, browser (Chromium + SwiftShader WebGPU) and Deno suites.
 gotest:
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 30m ./...
+
+# Each fuzz target for FUZZTIME (default 60s).
+FUZZTIME ?= 60s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; done
 
 demo:
-	@echo "make demo: not built yet"; exit 1
+	$(GO) run ./scripts/demo
