@@ -324,12 +324,16 @@ func Parse(data []byte) (*Manifest, error) {
 }
 
 // Marshal encodes the manifest as indented JSON.
+// Tokenizer pieces such as "<s>" are written as they are, not \u003c-escaped.
 func (m *Manifest) Marshal() ([]byte, error) {
-	b, err := json.MarshalIndent(m, "", " ")
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", " ")
+	if err := enc.Encode(m); err != nil {
 		return nil, err
 	}
-	return append(b, '\n'), nil
+	return buf.Bytes(), nil
 }
 
 var shardFileRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
@@ -342,6 +346,16 @@ func invalid(format string, args ...any) error {
 // Validate checks every structural rule of docs/FORMAT.md: a manifest that
 // passes can be read without further bounds checks.
 func (m *Manifest) Validate() error {
+	if err := m.ValidateHeader(); err != nil {
+		return err
+	}
+	return m.validateTables()
+}
+
+// ValidateHeader checks the format, config, tokenizer and quantization
+// (everything but the tensor and shard tables), so that a writer can refuse
+// bad metadata before it writes gigabytes of shards.
+func (m *Manifest) ValidateHeader() error {
 	if m.Format != FormatName {
 		return invalid("format is %q, want %q", m.Format, FormatName)
 	}
@@ -363,6 +377,10 @@ func (m *Manifest) Validate() error {
 	default:
 		return invalid("quantization.scheme %q is unknown (want f32, q8_channel or q8_block32)", m.Quantization.Scheme)
 	}
+	return nil
+}
+
+func (m *Manifest) validateTables() error {
 	seen := map[string]bool{}
 	for i, s := range m.Shards {
 		if !shardFileRE.MatchString(s.File) || s.File == "." || s.File == ".." || s.File == ManifestFile {
@@ -403,16 +421,18 @@ func (m *Manifest) Validate() error {
 			return invalid("tensor %q: scale tensor %q is missing", t.Name, t.Scale)
 		}
 		s := &m.Tensors[j]
+		if s.DType != F32 && s.DType != F16 {
+			return invalid("tensor %q: scale %q has dtype %s, want f32 or f16", t.Name, s.Name, s.DType)
+		}
+		// f32 scales of a per-row (per-channel) tensor are a vector [rows];
+		// group scales are a matrix [rows, groups].
 		groups := (t.Cols() + t.GroupSize - 1) / t.GroupSize
 		want := []int{t.Rows(), groups}
-		if t.GroupSize == t.Cols() {
+		if groups == 1 && s.DType == F32 {
 			want = []int{t.Rows()}
 		}
 		if !sameShape(s.Shape, want) {
 			return invalid("tensor %q: scale %q has shape %v, want %v", t.Name, s.Name, s.Shape, want)
-		}
-		if s.DType != F32 && s.DType != F16 {
-			return invalid("tensor %q: scale %q has dtype %s, want f32 or f16", t.Name, s.Name, s.DType)
 		}
 	}
 	return m.CheckTensors()

@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"bufio"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -37,6 +38,8 @@ type Writer struct {
 	h    hash.Hash
 	size int64 // bytes written to the current shard
 	done bool
+
+	signKey ed25519.PrivateKey // set by SignWith
 }
 
 // Create starts a bundle that Commit will place at dir. maxShardBytes <= 0
@@ -219,6 +222,11 @@ func (w *Writer) Commit(m *Manifest) (err error) {
 	}
 	if err := writeFileSync(filepath.Join(w.tmp, ManifestFile), data); err != nil {
 		return err
+	}
+	if w.signKey != nil {
+		if err := writeFileSync(filepath.Join(w.tmp, SignatureFile), Sign(w.signKey, data)); err != nil {
+			return err
+		}
 	}
 	return replaceDir(w.tmp, w.dest)
 }

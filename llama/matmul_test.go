@@ -1,0 +1,61 @@
+package llama
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The SIMD kernels (where the CPU has them) agree with the plain loops for
+// every length, including tails that are not a multiple of 8.
+func TestKernelsAgree(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	t.Logf("AVX2 kernels: %v", useAVX2)
+	for _, n := range []int{1, 7, 8, 9, 16, 31, 33, 64, 100, 172, 288, 1000} {
+		a := make([]float32, 4*n)
+		b := make([]float32, n)
+		for i := range a {
+			a[i] = float32(rng.NormFloat64())
+		}
+		for i := range b {
+			b[i] = float32(rng.NormFloat64())
+		}
+		got := dotF32(a[:n], b)
+		want := dotF32Go(a[:n], b)
+		require.InDelta(t, want, got, 1e-4*math.Sqrt(float64(n)), "n=%d", n)
+		w := &Matrix{Rows: 4, Cols: n, F32: a}
+		out := make([]float32, 4)
+		matmulF32(out, b, w, 1, 0, 4)
+		for r := 0; r < 4; r++ {
+			require.InDelta(t, dotF32Go(a[r*n:(r+1)*n], b), out[r], 1e-4*math.Sqrt(float64(n)), "n=%d row %d", n, r)
+		}
+	}
+	for _, groups := range []int{1, 2, 3, 8, 9} {
+		n := groups * 32
+		w := make([]int8, n)
+		x := make([]int8, n)
+		xs := make([]float32, groups)
+		ws := make([]float32, groups)
+		for i := range w {
+			w[i] = int8(rng.IntN(255) - 127)
+			x[i] = int8(rng.IntN(255) - 127)
+		}
+		w[0], x[0], w[1], x[1] = 127, -127, -127, -127
+		for g := range xs {
+			xs[g] = rng.Float32()
+			ws[g] = rng.Float32()
+		}
+		var want, wantChan float64
+		for g := 0; g < groups; g++ {
+			d := float64(dotI8x32(w[g*32:], x[g*32:]))
+			want += d * float64(xs[g]) * float64(ws[g])
+			wantChan += d * float64(xs[g])
+		}
+		if useAVX2 {
+			require.InDelta(t, want, dotQ8AVX2(&w[0], &x[0], &xs[0], &ws[0], groups, 4), 1e-3*math.Abs(want)+1e-3)
+			require.InDelta(t, wantChan, dotQ8AVX2(&w[0], &x[0], &xs[0], &one, groups, 0), 1e-3*math.Abs(wantChan)+1e-3)
+		}
+	}
+}

@@ -1,0 +1,293 @@
+package tokenizer
+
+import (
+	"strings"
+	"unicode/utf8"
+
+	"github.com/ember-llm/ember/llama/bundle"
+)
+
+// spaceSymbol is SentencePiece's escaped space, U+2581.
+const spaceSymbol = "▁"
+
+// spModel is a SentencePiece BPE model. It follows sentencepiece's
+// bpe_model.cc: text is split into characters (user-defined pieces kept whole
+// and frozen), then the adjacent pair whose concatenation is the
+// highest-scoring piece is merged, the leftmost winning ties, until no pair
+// forms a piece.
+type spModel struct {
+	pieces   map[string]int // normal, user-defined and unused pieces: what merges may form
+	reserved map[string]int // control, unknown and byte pieces
+	text     []string
+	scores   []float32
+	types    []int32
+	userDef  *matcher
+	byteID   [256]int
+	unk      int
+
+	byteFallback, dummyPrefix, removeExtra bool
+}
+
+func newSPModel(bt *bundle.Tokenizer, types []int32) (*spModel, error) {
+	m := &spModel{
+		pieces: make(map[string]int, len(bt.Pieces)), reserved: map[string]int{},
+		text: bt.Pieces, scores: bt.Scores, types: types, unk: bt.UNK,
+		byteFallback: bt.ByteFallback, dummyPrefix: bt.AddDummyPrefix, removeExtra: bt.RemoveExtraWhitespaces,
+	}
+	if len(m.scores) != len(bt.Pieces) {
+		m.scores = make([]float32, len(bt.Pieces))
+	}
+	for i := range m.byteID {
+		m.byteID[i] = -1
+	}
+	var ud []string
+	var udIDs []int
+	// The first piece with a given text wins, as in sentencepiece.
+	for i, p := range bt.Pieces {
+		switch types[i] {
+		case bundle.TokenNormal, bundle.TokenUserDefined, bundle.TokenUnused:
+			if _, dup := m.pieces[p]; !dup {
+				m.pieces[p] = i
+			}
+			if types[i] == bundle.TokenUserDefined {
+				ud, udIDs = append(ud, p), append(udIDs, i)
+			}
+		default:
+			if _, dup := m.reserved[p]; !dup {
+				m.reserved[p] = i
+			}
+			if types[i] == bundle.TokenByte {
+				if b, ok := parseBytePiece(p); ok && m.byteID[b] < 0 {
+					m.byteID[b] = i
+				}
+			}
+		}
+	}
+	m.userDef = newMatcher(ud, udIDs)
+	return m, nil
+}
+
+// pieceToID is sentencepiece's PieceToId: reserved pieces first, then the
+// others, else the unknown id.
+func (m *spModel) pieceToID(p string) int {
+	if id, ok := m.reserved[p]; ok {
+		return id
+	}
+	if id, ok := m.pieces[p]; ok {
+		return id
+	}
+	return m.unk
+}
+
+// normalize applies sentencepiece's identity normalizer: malformed UTF-8
+// bytes become U+FFFD, optional removal of extra spaces, a dummy-prefix ▁ and
+// spaces escaped as ▁.
+func (m *spModel) normalize(text string, prefix bool) string {
+	if m.removeExtra {
+		text = strings.Trim(text, " ")
+	}
+	if text == "" {
+		return ""
+	}
+	var sb strings.Builder
+	sb.Grow(len(text) + len(text)/2 + 3)
+	if prefix && m.dummyPrefix {
+		sb.WriteString(spaceSymbol)
+	}
+	prevSpace := false
+	for i := 0; i < len(text); {
+		if n, _ := m.userDef.prefix(text[i:]); n > 0 {
+			sb.WriteString(strings.ReplaceAll(text[i:i+n], " ", spaceSymbol))
+			prevSpace = false
+			i += n
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(text[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			sb.WriteString("\uFFFD")
+			prevSpace = false
+		case r == ' ':
+			if !(m.removeExtra && prevSpace) {
+				sb.WriteString(spaceSymbol)
+			}
+			prevSpace = true
+		default:
+			sb.WriteString(text[i : i+size])
+			prevSpace = false
+		}
+		i += size
+	}
+	return sb.String()
+}
+
+type spSymbol struct {
+	start, end int32 // the piece is normalized[start:end]; empty once merged away
+	prev, next int32
+	freeze     bool
+}
+
+type spPair struct {
+	left, right int32
+	size        int32
+	score       float32
+}
+
+// spHeap is a max-heap of candidate merges: higher score first, then the
+// leftmost.
+type spHeap []spPair
+
+func (h spHeap) less(a, b int) bool {
+	if h[a].score != h[b].score {
+		return h[a].score > h[b].score
+	}
+	return h[a].left < h[b].left
+}
+
+func (h *spHeap) push(p spPair) {
+	*h = append(*h, p)
+	s := *h
+	i := len(s) - 1
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !s.less(i, parent) {
+			break
+		}
+		s[i], s[parent] = s[parent], s[i]
+		i = parent
+	}
+}
+
+func (h *spHeap) pop() spPair {
+	s := *h
+	top := s[0]
+	last := len(s) - 1
+	s[0] = s[last]
+	s = s[:last]
+	i := 0
+	for {
+		l, r, best := 2*i+1, 2*i+2, i
+		if l < len(s) && s.less(l, best) {
+			best = l
+		}
+		if r < len(s) && s.less(r, best) {
+			best = r
+		}
+		if best == i {
+			break
+		}
+		s[i], s[best] = s[best], s[i]
+		i = best
+	}
+	*h = s
+	return top
+}
+
+func (m *spModel) encode(out []int, text string, first bool) []int {
+	norm := m.normalize(text, first)
+	if norm == "" {
+		return out
+	}
+	syms := make([]spSymbol, 0, len(norm)/2+1)
+	for i := 0; i < len(norm); {
+		n, _ := m.userDef.prefix(norm[i:])
+		freeze := n > 0
+		if !freeze {
+			_, n = utf8.DecodeRuneInString(norm[i:])
+		}
+		k := int32(len(syms))
+		syms = append(syms, spSymbol{start: int32(i), end: int32(i + n), prev: k - 1, next: k + 1, freeze: freeze})
+		i += n
+	}
+	syms[len(syms)-1].next = -1
+
+	var revMerge map[string][2]string
+	h := make(spHeap, 0, len(syms))
+	tryPair := func(left, right int32) {
+		if left < 0 || right < 0 || syms[left].freeze || syms[right].freeze {
+			return
+		}
+		piece := norm[syms[left].start:syms[right].end]
+		id, ok := m.pieces[piece]
+		if !ok {
+			return
+		}
+		h.push(spPair{left: left, right: right, size: int32(len(piece)), score: m.scores[id]})
+		if m.types[id] == bundle.TokenUnused {
+			if revMerge == nil {
+				revMerge = map[string][2]string{}
+			}
+			revMerge[piece] = [2]string{norm[syms[left].start:syms[left].end], norm[syms[right].start:syms[right].end]}
+		}
+	}
+	for i := 1; i < len(syms); i++ {
+		tryPair(int32(i-1), int32(i))
+	}
+	for len(h) > 0 {
+		top := h.pop()
+		l, r := &syms[top.left], &syms[top.right]
+		if l.start == l.end || r.start == r.end || (l.end-l.start)+(r.end-r.start) != top.size {
+			continue // stale: one side has changed since this pair was queued
+		}
+		l.end = r.end
+		l.next = r.next
+		if r.next >= 0 {
+			syms[r.next].prev = top.left
+		}
+		r.start = r.end
+		tryPair(l.prev, top.left)
+		tryPair(top.left, l.next)
+	}
+	for i := int32(0); i != -1; i = syms[i].next {
+		out = m.resegment(out, norm[syms[i].start:syms[i].end], revMerge)
+	}
+	return out
+}
+
+// resegment emits the ids of one final symbol: unused pieces are split back
+// into the pair they were merged from, unknown text falls back to bytes.
+func (m *spModel) resegment(out []int, w string, revMerge map[string][2]string) []int {
+	id := m.pieceToID(w)
+	if id >= 0 && m.types[id] == bundle.TokenUnused {
+		if p, ok := revMerge[w]; ok {
+			out = m.resegment(out, p[0], revMerge)
+			return m.resegment(out, p[1], revMerge)
+		}
+	}
+	if id != m.unk {
+		return append(out, id)
+	}
+	if m.byteFallback {
+		for i := 0; i < len(w); i++ {
+			if b := m.byteID[w[i]]; b >= 0 {
+				out = append(out, b)
+			} else {
+				out = append(out, m.unk)
+			}
+		}
+		return out
+	}
+	return append(out, m.unk)
+}
+
+// appendPiece appends the text of a normal, user-defined or byte piece.
+func (m *spModel) appendPiece(buf []byte, id int, first bool) []byte {
+	if m.types[id] == bundle.TokenByte {
+		if b, ok := parseBytePiece(m.text[id]); ok {
+			return append(buf, b)
+		}
+	}
+	p := m.text[id]
+	if first && m.dummyPrefix {
+		p = strings.TrimPrefix(p, spaceSymbol)
+	}
+	for {
+		i := strings.Index(p, spaceSymbol)
+		if i < 0 {
+			return append(buf, p...)
+		}
+		buf = append(buf, p[:i]...)
+		buf = append(buf, ' ')
+		p = p[i+len(spaceSymbol):]
+	}
+}
