@@ -177,13 +177,16 @@ func (s *Sampler) sample(logits []float32, u float32) int {
 		idx = append(idx, int32(Argmax(probs)))
 	}
 	s.idx = idx
-	sort.Slice(idx, func(a, b int) bool {
-		pa, pb := probs[idx[a]], probs[idx[b]]
-		if pa != pb {
-			return pa > pb
+	better := func(a, b int32) bool { // ranking order: probability, then lower id
+		if probs[a] != probs[b] {
+			return probs[a] > probs[b]
 		}
-		return idx[a] < idx[b]
-	})
+		return a < b
+	}
+	if topK && len(idx) > 2*p.TopK {
+		idx = selectTop(idx, p.TopK, better)
+	}
+	sort.Slice(idx, func(a, b int) bool { return better(idx[a], idx[b]) })
 	keep := len(idx)
 	if topK && p.TopK < keep {
 		keep = p.TopK
@@ -240,4 +243,37 @@ func walk(probs []float32, u float32) int {
 		}
 	}
 	return last
+}
+
+// selectTop moves the k best of idx to its front (in no particular order)
+// with a min-heap of size k, and returns them: O(n log k), so top-k over a
+// 128k vocabulary does not sort it.
+func selectTop(idx []int32, k int, better func(a, b int32) bool) []int32 {
+	h := idx[:k]
+	down := func(i int) {
+		for {
+			w := i
+			if l := 2*i + 1; l < k && better(h[w], h[l]) {
+				w = l
+			}
+			if r := 2*i + 2; r < k && better(h[w], h[r]) {
+				w = r
+			}
+			if w == i {
+				return
+			}
+			h[i], h[w] = h[w], h[i]
+			i = w
+		}
+	}
+	for i := k/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	for _, c := range idx[k:] {
+		if better(c, h[0]) { // h[0] is the worst kept
+			h[0] = c
+			down(0)
+		}
+	}
+	return h
 }

@@ -1,5 +1,3 @@
-//go:build ignore
-
 package llama
 
 import (
@@ -180,16 +178,7 @@ func dropOldestTurn(msgs []tokenizer.Message) ([]tokenizer.Message, int) {
 }
 
 func (s *Session) encodeChat(msgs []tokenizer.Message) ([]int, error) {
-	text, err := s.tok.ApplyChatTemplate(msgs, true)
-	if err != nil {
-		return nil, err
-	}
-	ids := s.tok.Encode(text, tokenizer.EncodeOptions{AddBOS: true, ParseSpecial: true})
-	// Templates that write the BOS text themselves would otherwise get two.
-	if bos := s.e.Config().BOSTokenID; bos >= 0 && len(ids) >= 2 && ids[0] == bos && ids[1] == bos {
-		ids = ids[1:]
-	}
-	return ids, nil
+	return s.tok.EncodeChat(msgs, true)
 }
 
 // GenerateIDs continues the prompt token ids (BOS included if wanted),

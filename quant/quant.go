@@ -36,19 +36,16 @@ func checkFinite(x []float32) error {
 	return nil
 }
 
-// q8 rounds half away from zero (C roundf) and clamps to ±QMax.
+// q8 rounds half away from zero (C roundf) and clamps to ±QMax, without
+// data-dependent branches: for |v| < 2^29, adding ±0.5 in float64 is exact,
+// so truncating gives roundf's result.
 func q8(v float32) int8 {
-	r := math.Round(float64(v))
-	if r > QMax {
-		return QMax
-	}
-	if r < -QMax {
-		return -QMax
-	}
-	if r != r { // NaN cannot come from finite inputs; keep the output defined.
+	f := float64(v)
+	if f != f { // NaN cannot come from finite inputs; keep the output defined.
 		return 0
 	}
-	return int8(r)
+	f = math.Trunc(f + math.Copysign(0.5, f))
+	return int8(min(max(f, -QMax), QMax))
 }
 
 func maxAbs(x []float32) float32 {
@@ -64,6 +61,23 @@ func maxAbs(x []float32) float32 {
 	return m
 }
 
+// maxAbsFinite is maxAbs that also refuses NaN and ±Inf, in one pass.
+func maxAbsFinite(x []float32) (float32, error) {
+	var m float32
+	for _, v := range x {
+		a := math.Float32frombits(math.Float32bits(v) &^ (1 << 31))
+		if a > m {
+			m = a
+		} else if !(a <= m) { // NaN
+			return 0, checkFinite(x)
+		}
+	}
+	if m > math.MaxFloat32 {
+		return 0, checkFinite(x)
+	}
+	return m, nil
+}
+
 // QuantizeRowChannel quantizes one row with a single scale. dst must hold
 // at least len(x) values; dst[len(x):] is zeroed (row padding). An all-zero
 // row gets scale 0 and all-zero q. For maxabs near MaxFloat32 the scale is
@@ -72,10 +86,11 @@ func QuantizeRowChannel(dst []int8, x []float32) (scale float32, err error) {
 	if len(dst) < len(x) {
 		return 0, fmt.Errorf("%w: dst holds %d values, row has %d", ErrShape, len(dst), len(x))
 	}
-	if err := checkFinite(x); err != nil {
+	amax, err := maxAbsFinite(x)
+	if err != nil {
 		return 0, err
 	}
-	scale = maxAbs(x) / QMax
+	scale = amax / QMax
 	if scale == 0 { // all zero, or maxabs so small that the scale underflows
 		clear(dst)
 		return 0, nil
@@ -115,13 +130,13 @@ func QuantizeRowBlock32(dstQ []int8, dstScales []uint16, x []float32) error {
 		return fmt.Errorf("%w: row of %d needs %d values and %d scales, have %d and %d",
 			ErrShape, n, g*GroupSize, g, len(dstQ), len(dstScales))
 	}
-	if err := checkFinite(x); err != nil {
-		return err
-	}
 	for b := 0; b < g; b++ {
 		lo, hi := b*GroupSize, min((b+1)*GroupSize, n)
 		xs, qs := x[lo:hi], dstQ[b*GroupSize:(b+1)*GroupSize]
-		amax := maxAbs(xs)
+		amax, err := maxAbsFinite(xs)
+		if err != nil {
+			return fmt.Errorf("columns %d..%d: %w", lo, hi-1, err)
+		}
 		d := amax / QMax
 		var id float32
 		if d != 0 {

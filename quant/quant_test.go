@@ -386,3 +386,24 @@ func BenchmarkDecodeBF16LE(b *testing.B) {
 		DecodeBF16LE(dst, raw)
 	}
 }
+
+// q8 is C's roundf followed by the ±127 clamp, for every float32 in range.
+func TestQ8RoundingMatchesRoundf(t *testing.T) {
+	check := func(v float32) {
+		want := int8(math.Max(-127, math.Min(127, math.Round(float64(v)))))
+		if got := q8(v); got != want {
+			t.Fatalf("q8(%v) = %d, want %d", v, got, want)
+		}
+	}
+	for _, v := range []float32{0, 0.5, -0.5, 1.5, -1.5, 2.5, 126.5, -126.5, 127.49, 127.5, 200, -1e30, 0.49999997, -0.49999997, 1e-45} {
+		check(v)
+	}
+	rng := rand.New(rand.NewPCG(4, 4))
+	for i := 0; i < 100000; i++ {
+		v := float32(rng.Float64()*260 - 130)
+		check(v)
+		check(float32(math.Round(float64(v))) + 0.5)
+		check(math.Nextafter32(float32(math.Round(float64(v)))+0.5, 0))
+	}
+	require.Equal(t, int8(0), q8(float32(math.NaN())))
+}

@@ -1,3 +1,5 @@
+//go:build !js
+
 package serviceworker_test
 
 // End-to-end tests of model delivery (issue 6): scripts/serve's server with
@@ -127,6 +129,17 @@ func newEnv(t *testing.T, flags ...chromedp.ExecAllocatorOption) *env {
 	t.Cleanup(func() { cancelT(); cancelB(); cancelA() })
 	e.ctx = ctx
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("about:blank")), "start chromium")
+	if os.Getenv("EMBER_DEBUG_CONSOLE") == "1" {
+		msgs := chromedp.Console(ctx)
+		go func() {
+			for m, err := range msgs {
+				if err != nil {
+					return
+				}
+				fmt.Fprintf(os.Stderr, "[console] %s\n", m)
+			}
+		}()
+	}
 	return e
 }
 
@@ -169,7 +182,10 @@ type openResult struct {
 		Bytes  int
 		SHA256 string
 	}
-	Progress []struct {
+	OpenMS     float64 `json:"open_ms"`
+	DownloadMS float64 `json:"download_ms"`
+	ReadMS     float64 `json:"read_ms"`
+	Progress   []struct {
 		Shard                              int
 		File                               string
 		ShardDone, ShardTotal, Done, Total int64
@@ -327,18 +343,25 @@ func TestInterruptedDownloadResumes(t *testing.T) {
 	for _, sw := range []bool{false, true} {
 		t.Run(map[bool]string{false: "loader", true: "service-worker"}[sw], func(t *testing.T) {
 			e := newEnv(t)
-			m := e.manifest("tiny")
-			e.srv.CutHalfway(e.shardPath("tiny", 1), 2)
+			// Chromium hands a page none of a small response that fails, so
+			// resuming needs shards of a few MiB.
+			cfg := servertest.TinyConfig()
+			cfg.Dim, cfg.HiddenDim, cfg.VocabSize = 256, 512, 512
+			m, err := servertest.WriteBundleConfig(filepath.Join(e.models, "medium"), cfg, 5, 2<<20)
+			require.NoError(t, err)
+			require.GreaterOrEqual(t, m.Shards[1].Bytes, int64(1<<20))
+			e.srv.CutHalfway(e.shardPath("medium", 1), 2)
 			q := ""
 			if sw {
 				q = "?sw=1"
 			}
 			e.load(q)
-			r, err := e.open("tiny", "")
+			r, err := e.open("medium", "")
 			require.NoError(t, err)
 			requireShards(t, m, r)
 			require.True(t, r.Complete)
-			require.Equal(t, 3, e.srv.Requests(e.shardPath("tiny", 1)), "two cut responses, then the rest")
+			require.Equal(t, 3, e.srv.Requests(e.shardPath("medium", 1)), "two cut responses, then the rest")
+			require.Equal(t, 2, e.srv.RangeRequests(e.shardPath("medium", 1)), "each retry resumes from the bytes received")
 		})
 	}
 }
@@ -429,7 +452,9 @@ func TestAppUpdateIsAtomic(t *testing.T) {
 
 	// The new shell's download breaks: nothing changes.
 	e.srv.CutHalfway("/probe.wasm", 1)
+	n0 := e.srv.Requests("/probe.wasm")
 	st = update()
+	require.Equal(t, 1, e.srv.Requests("/probe.wasm")-n0, "the new shell was fetched (and cut)")
 	require.False(t, st.Waiting)
 	require.Equal(t, []string{"ember-shell-" + v1}, st.Caches, "a failed install leaves no partial cache")
 	e.load("?sw=1")
@@ -555,4 +580,51 @@ func TestSignedManifest(t *testing.T) {
 	r, err := e.open("signed", fmt.Sprintf("{publicKey: %q}", pub))
 	require.NoError(t, err)
 	requireShards(t, e.manifest("signed"), r)
+}
+
+// TestDeliveryThroughput measures a ~96 MiB bundle in 16 MiB shards: first
+// visit with and without the service worker, then reading it back from
+// IndexedDB. Numbers for docs/PERFORMANCE.md; opt in with EMBER_BENCH_DELIVERY=1.
+func TestDeliveryThroughput(t *testing.T) {
+	if os.Getenv("EMBER_BENCH_DELIVERY") != "1" {
+		t.Skip("set EMBER_BENCH_DELIVERY=1 to measure delivery throughput")
+	}
+	cfg := servertest.TinyConfig()
+	cfg.Dim, cfg.HiddenDim, cfg.NLayers, cfg.NHeads, cfg.NKVHeads, cfg.HeadDim, cfg.VocabSize = 1024, 2048, 2, 16, 16, 64, 4096
+	cfg.TiedEmbeddings = true
+	for _, sw := range []bool{false, true} {
+		e := newEnv(t)
+		m, err := servertest.WriteBundleConfig(filepath.Join(e.models, "big"), cfg, 9, 16<<20)
+		require.NoError(t, err)
+		mib := float64(m.TotalBytes()) / (1 << 20)
+		q := ""
+		if sw {
+			q = "?sw=1"
+		}
+		e.load(q)
+		start := time.Now()
+		r, err := e.open("big", "{download: true, noHash: true}")
+		require.NoError(t, err)
+		first := time.Since(start)
+		r2, err := e.open("big", "{noHash: true}")
+		require.NoError(t, err)
+		// The same reads in plain JavaScript, for the loader's overhead.
+		jsMS, err := e.eval(`(async () => {
+			const db = await new Promise((res, rej) => { const r = indexedDB.open('ember'); r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error); });
+			const keys = await new Promise((res) => { db.transaction('shards').objectStore('shards').getAllKeys().onsuccess = (e) => res(e.target.result); });
+			const t0 = performance.now();
+			let n = 0;
+			for (const k of keys) {
+				const v = await new Promise((res) => { db.transaction('shards').objectStore('shards').get(k).onsuccess = (e) => res(e.target.result); });
+				n += new Uint8Array(v.data).byteLength;
+			}
+			db.close();
+			return String(performance.now() - t0);
+		})()`)
+		require.NoError(t, err)
+		t.Logf("service worker %v: %.1f MiB in %d shards: first visit %.0f ms (%.0f MiB/s; open %.0f ms, download+verify+store %.0f ms); "+
+			"second visit read back from IndexedDB %.0f ms (%.0f MiB/s; plain JS reading the same records: %s ms)",
+			sw, mib, len(m.Shards), float64(first.Milliseconds()), mib/first.Seconds(), r.OpenMS, r.DownloadMS,
+			r2.ReadMS, mib/(r2.ReadMS/1000), jsMS)
+	}
 }

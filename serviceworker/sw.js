@@ -8,7 +8,7 @@ let VERSION = '__EMBER_APP_VERSION__';
 let SHELL = ["__EMBER_SHELL__"];
 if (VERSION.startsWith('__')) VERSION = 'dev'; // served as a plain file
 if (SHELL[0] === '__EMBER_SHELL__') {
-  SHELL = ['./', 'index.html', 'app.js', 'worker.js', 'ember.js', 'wasm_exec.js', 'ember.wasm'];
+  SHELL = ['./', 'index.html', 'app.js', 'store.js', 'worker.js', 'ember.js', 'style.css', 'wasm_exec.js', 'ember.wasm'];
 }
 const SHELL_PREFIX = 'ember-shell-';
 const SHELL_CACHE = SHELL_PREFIX + VERSION;

@@ -21,8 +21,10 @@ func FromGGUF(md map[string]any) (*bundle.Tokenizer, error) {
 	t := &bundle.Tokenizer{BOS: -1, EOS: -1, UNK: -1, PAD: -1}
 	switch model {
 	case "llama":
+		// llama.cpp's defaults for SentencePiece vocabularies.
 		t.Kind = bundle.TokenizerSentencePiece
 		t.AddBOS, t.AddDummyPrefix = true, true
+		t.UNK, t.BOS, t.EOS = 0, 1, 2
 	case "gpt2":
 		t.Kind = bundle.TokenizerByteBPE
 	default:
@@ -35,6 +37,11 @@ func FromGGUF(md map[string]any) (*bundle.Tokenizer, error) {
 	n := len(tokens)
 	if n == 0 || n > maxPieces {
 		return nil, invalidf(ggufSource, "tokenizer.ggml.tokens has %d entries (want 1..%d)", n, maxPieces)
+	}
+	for _, id := range []*int{&t.UNK, &t.BOS, &t.EOS} {
+		if *id >= n {
+			*id = -1
+		}
 	}
 	for i, p := range tokens {
 		if !utf8.ValidString(p) {

@@ -389,7 +389,7 @@ const (
 // hfPreTokenizer names the split pattern of a byte-level pre-tokenizer.
 func hfPreTokenizer(raw json.RawMessage) (string, error) {
 	var patterns []string
-	digits, byteLevelRegex := false, false
+	digits, byteLevelRegex, addPrefix := false, false, false
 	walkJSON(raw, func(o map[string]json.RawMessage) {
 		switch jsonString(o["type"]) {
 		case "Split":
@@ -409,9 +409,14 @@ func hfPreTokenizer(raw json.RawMessage) (string, error) {
 				_ = json.Unmarshal(r, &use)
 			}
 			byteLevelRegex = byteLevelRegex || use
+			var prefix bool
+			_ = json.Unmarshal(o["add_prefix_space"], &prefix)
+			addPrefix = addPrefix || prefix
 		}
 	})
 	switch {
+	case addPrefix:
+		return "", fmt.Errorf("byte-level pre-tokenizer with add_prefix_space is not supported")
 	case len(patterns) == 1 && patterns[0] == hfPatternLlama3 && !digits:
 		return "llama3", nil
 	case len(patterns) == 1 && patterns[0] == hfPatternQwen2 && !digits:

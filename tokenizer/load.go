@@ -59,6 +59,9 @@ func LoadFile(path string, vocabSize int) (*bundle.Tokenizer, error) {
 	if err != nil {
 		return nil, err
 	}
+	if bytes.HasPrefix(data, []byte("GGUF")) {
+		return nil, fmt.Errorf("%w: %s is a GGUF file: open it with llama/gguf and pass its metadata to FromGGUF", ErrUnsupported, path)
+	}
 	var t *bundle.Tokenizer
 	switch sniff(path, data) {
 	case "json":
@@ -143,9 +146,9 @@ func loadJSONFile(path string, data []byte) (*bundle.Tokenizer, error) {
 	return ParseHFJSON(data, config, genConfig, path)
 }
 
-// checkSpecials turns out-of-range special ids into -1 and validates the rest
-// of the fields the manifest checks, so a loaded tokenizer always passes
-// bundle validation.
+// finish validates the fields the manifest checks, so that a loaded
+// tokenizer always passes bundle validation, and drops duplicate end-of-turn
+// ids.
 func finish(t *bundle.Tokenizer, file string) (*bundle.Tokenizer, error) {
 	n := len(t.Pieces)
 	if n == 0 {
@@ -173,7 +176,7 @@ func finish(t *bundle.Tokenizer, file string) (*bundle.Tokenizer, error) {
 			return nil, invalidf(file, "%s id %d is outside the %d pieces", f.name, *f.id, n)
 		}
 	}
-	eot := t.EOT[:0]
+	var eot []int
 	seen := map[int]bool{}
 	for _, id := range t.EOT {
 		if id < 0 || id >= n {
@@ -185,9 +188,6 @@ func finish(t *bundle.Tokenizer, file string) (*bundle.Tokenizer, error) {
 		}
 	}
 	t.EOT = eot
-	if len(t.EOT) == 0 {
-		t.EOT = nil
-	}
 	if t.BOS < 0 {
 		t.AddBOS = false
 	}

@@ -118,6 +118,11 @@ func (m *spModel) normalize(text string, prefix bool) string {
 		}
 		i += size
 	}
+	if m.removeExtra {
+		// sentencepiece trims trailing ▁ after escaping, so a literal U+2581
+		// at the end goes too.
+		return strings.TrimRight(sb.String(), spaceSymbol)
+	}
 	return sb.String()
 }
 
@@ -238,8 +243,22 @@ func (m *spModel) encode(out []int, text string, first bool) []int {
 		tryPair(l.prev, top.left)
 		tryPair(top.left, l.next)
 	}
+	start := len(out)
 	for i := int32(0); i != -1; i = syms[i].next {
 		out = m.resegment(out, norm[syms[i].start:syms[i].end], revMerge)
+	}
+	if !m.byteFallback {
+		// Without byte fallback sentencepiece merges a run of unknown
+		// pieces into one <unk>.
+		k := start
+		for i := start; i < len(out); i++ {
+			if out[i] == m.unk && k > start && out[k-1] == m.unk {
+				continue
+			}
+			out[k] = out[i]
+			k++
+		}
+		out = out[:k]
 	}
 	return out
 }
@@ -261,11 +280,14 @@ func (m *spModel) resegment(out []int, w string, revMerge map[string][2]string) 
 		for i := 0; i < len(w); i++ {
 			if b := m.byteID[w[i]]; b >= 0 {
 				out = append(out, b)
-			} else {
+			} else if m.unk >= 0 {
 				out = append(out, m.unk)
 			}
 		}
 		return out
+	}
+	if m.unk < 0 {
+		return out // no unknown piece (possible in tokenizer.json): the text is dropped, as tokenizers does
 	}
 	return append(out, m.unk)
 }

@@ -121,6 +121,11 @@ class Engine {
   }
 
   _onMessage(msg) {
+    if (msg.type === "fatal") {
+      this._dead = new Error(msg.message);
+      this._failAll(this._dead);
+      return;
+    }
     const p = this._pending.get(msg.id);
     if (!p) return;
     switch (msg.type) {
@@ -164,6 +169,7 @@ class Engine {
 
   _request(type, fields = {}, handlers = {}) {
     if (this._closed) return Promise.reject(new Error("This engine was unloaded."));
+    if (this._dead) return Promise.reject(this._dead);
     const id = nextID++;
     return new Promise((resolve, reject) => {
       this._pending.set(id, { resolve, reject, ...handlers });
@@ -205,6 +211,7 @@ class Engine {
   _generate(params, onText, signal) {
     const run = async () => {
       if (signal && signal.aborted) throw abortError(signal);
+      if (this._dead) throw this._dead;
       const id = nextID++;
       const entry = { onText, stopped: false };
       const done = new Promise((resolve, reject) => {

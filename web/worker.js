@@ -18,6 +18,7 @@
 //     {type: "text", id, piece}                       during generate, one per decoded piece
 //     {type: "result", id, value}                     the request's resolved value
 //     {type: "error", id, message}                    the request failed (plain words)
+//     {type: "fatal", message}                        the Go program ended: every request fails
 "use strict";
 
 let ready = null; // Promise of the started Go program's emberWasm
@@ -51,7 +52,13 @@ async function startGo(wasmURL, wasmExecURL) {
     throw new Error(`The engine could not start in this browser: ${errorMessage(err)}`);
   }
   let exited = false;
-  go.run(instance).then(() => { exited = true; }, () => { exited = true; });
+  const exit = (err) => {
+    exited = true;
+    // A panic or os.Exit: every request still pending would wait forever.
+    const why = err ? errorMessage(err) : "it exited";
+    reply({ type: "fatal", message: `The engine stopped unexpectedly (${why}); reload the page to start it again.` });
+  };
+  go.run(instance).then(() => exit(null), exit);
   // The Go program sets globalThis.emberWasm once main has started.
   for (let i = 0; i < 3000; i++) {
     if (globalThis.emberWasm) return globalThis.emberWasm;

@@ -87,6 +87,12 @@ func Convert(src Source, tok *bundle.Tokenizer, opts Options) (*bundle.Manifest,
 	if err != nil {
 		return nil, err
 	}
+	committed := false
+	defer func() {
+		if !committed { // an error or a panic in a Source: remove the temporary directory
+			w.Abort()
+		}
+	}()
 	if opts.SignKey != nil {
 		w.SignWith(opts.SignKey)
 	}
@@ -100,7 +106,6 @@ func Convert(src Source, tok *bundle.Tokenizer, opts Options) (*bundle.Manifest,
 	}
 	for _, name := range names {
 		if err := c.tensor(name); err != nil {
-			w.Abort()
 			c.bar.finish(false)
 			return nil, err
 		}
@@ -109,6 +114,7 @@ func Convert(src Source, tok *bundle.Tokenizer, opts Options) (*bundle.Manifest,
 		c.bar.finish(false)
 		return nil, err
 	}
+	committed = true
 	c.bar.finish(true)
 	return m, nil
 }

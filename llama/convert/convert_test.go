@@ -358,3 +358,53 @@ func TestSignedConversion(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, b.VerifySignature(pub))
 }
+
+// Pre-quantized Q8_0 tensors (GGUF) are stored as they are under
+// q8_block32 and requantized under the other schemes.
+func TestQ8BlocksImport(t *testing.T) {
+	src := tinySource(t)
+	q8 := map[string]*Q8Blocks{}
+	for name, st := range src.tensors {
+		if len(st.Shape) != 2 {
+			continue
+		}
+		q, s, err := quant.QuantizeBlock32(st.F32, st.Shape[0], st.Shape[1])
+		require.NoError(t, err)
+		q8[name] = &Q8Blocks{Q: q, Scales: s}
+		st.Q8, st.F32 = q8[name], nil
+	}
+	for _, scheme := range []string{bundle.SchemeQ8Block32, bundle.SchemeQ8Channel, bundle.SchemeF32} {
+		out := filepath.Join(t.TempDir(), "b")
+		_, err := Convert(src, nil, Options{Out: out, Quant: scheme})
+		require.NoError(t, err, scheme)
+		b, err := bundle.Open(out)
+		require.NoError(t, err)
+		for name, blocks := range q8 {
+			if scheme == bundle.SchemeQ8Block32 {
+				_, q, err := b.ReadTensor(name)
+				require.NoError(t, err)
+				require.Equal(t, quant.Int8Bytes(blocks.Q), q, name)
+				_, s, err := b.ReadTensor(name + bundle.ScaleSuffix)
+				require.NoError(t, err)
+				require.Equal(t, quant.AppendU16LE(nil, blocks.Scales), s[:2*len(blocks.Scales)], name)
+				continue
+			}
+			shape := src.tensors[name].Shape
+			want, err := quant.DequantizeBlock32(blocks.Q, blocks.Scales, shape[0], shape[1])
+			require.NoError(t, err)
+			got := dequant(t, b, name)
+			if scheme == bundle.SchemeF32 {
+				require.Equal(t, want, got, name)
+			} else {
+				st := quant.Compare(want, got)
+				require.Greater(t, st.SNR(), 30.0, name)
+			}
+		}
+	}
+	// A NaN scale is refused with the tensor named.
+	wk := bundle.LayerTensor(2, bundle.WK)
+	q8[wk].Scales[5] = 0x7e00
+	_, err := Convert(src, nil, Options{Out: filepath.Join(t.TempDir(), "b"), Quant: bundle.SchemeQ8Block32})
+	require.ErrorIs(t, err, ErrInput)
+	require.Contains(t, err.Error(), `tensor "layers.2.attention.wk.weight": row 2 group 1 has a NaN or infinite scale`)
+}

@@ -350,19 +350,15 @@ func (s *ggufSource) Tensor(name string) (*SourceTensor, error) {
 		return nil, err
 	}
 	shape := t.Shape()
-	_, raw, err := s.f.ReadTensor(t.Name)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInput, err)
-	}
 	rows, cols := 1, shape[len(shape)-1]
 	for _, d := range shape[:len(shape)-1] {
 		rows *= d
 	}
 	switch t.Type {
 	case gguf.TypeQ8_0:
-		q, scales, err := quant.DecodeQ8_0(raw, rows, cols)
+		q, scales, err := s.readQ8_0(t, rows, cols)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: tensor %s: %w", ErrInput, s.path, t.Name, err)
+			return nil, err
 		}
 		if len(shape) == 2 {
 			return &SourceTensor{Shape: shape, Q8: &Q8Blocks{Q: q, Scales: scales}}, nil
@@ -373,11 +369,41 @@ func (s *ggufSource) Tensor(name string) (*SourceTensor, error) {
 		}
 		return &SourceTensor{Shape: shape, F32: x}, nil
 	case gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16:
+		_, raw, err := s.f.ReadTensor(t.Name)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInput, err)
+		}
 		x := make([]float32, rows*cols)
 		ggufDecoder(t.Type)(x, raw)
 		return &SourceTensor{Shape: shape, F32: x}, nil
 	}
 	return nil, fmt.Errorf("%w: %s: tensor %s: %s is not supported; supported: %s", ErrInput, s.path, t.Name, t.Type, gguf.Supported)
+}
+
+// readQ8_0 splits a Q8_0 tensor's 34-byte blocks into values and scales,
+// reading about 1 MiB at a time so that only the result is held.
+func (s *ggufSource) readQ8_0(t *gguf.TensorInfo, rows, cols int) ([]int8, []uint16, error) {
+	g := cols / quant.GroupSize
+	rowBytes := int64(g) * quant.Q8_0BlockBytes
+	q := make([]int8, rows*cols)
+	scales := make([]uint16, rows*g)
+	r := s.f.TensorReader(t)
+	step := max(1, int((1<<20)/rowBytes))
+	buf := make([]byte, int64(min(step, rows))*rowBytes)
+	for r0 := 0; r0 < rows; r0 += step {
+		n := min(step, rows-r0)
+		raw := buf[:int64(n)*rowBytes]
+		if _, err := r.ReadAt(raw, int64(r0)*rowBytes); err != nil {
+			return nil, nil, fmt.Errorf("%w: %s: read tensor %s: %v", ErrInput, s.path, t.Name, err)
+		}
+		cq, cs, err := quant.DecodeQ8_0(raw, n, cols)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %s: tensor %s rows %d..%d: %w", ErrInput, s.path, t.Name, r0, r0+n-1, err)
+		}
+		copy(q[r0*cols:], cq)
+		copy(scales[r0*g:], cs)
+	}
+	return q, scales, nil
 }
 
 func ggufDecoder(t gguf.Type) func([]float32, []byte) {

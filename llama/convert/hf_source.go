@@ -106,6 +106,8 @@ func OpenHF(dir string) (Source, error) {
 	}
 	if hc.HeadDim != nil {
 		c.HeadDim = *hc.HeadDim
+	} else if hc.NumAttentionHeads > 0 && hc.HiddenSize%hc.NumAttentionHeads != 0 {
+		return nil, bad("hidden_size %d is not a multiple of num_attention_heads %d (and no head_dim)", hc.HiddenSize, hc.NumAttentionHeads)
 	}
 	if hc.RopeTheta != nil {
 		c.RopeTheta = *hc.RopeTheta

@@ -41,3 +41,21 @@ func (s *llama2cSource) Tensor(name string) (*SourceTensor, error) {
 }
 
 func (s *llama2cSource) Close() error { return s.f.Close() }
+
+// TensorRows streams a tensor a few rows at a time (RowSource), so a 7B
+// checkpoint converts in bounded memory.
+func (s *llama2cSource) TensorRows(name string) ([]int, func([]float32) error, error) {
+	shape, err := s.f.Shape(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	var pos int64
+	next := func(dst []float32) error {
+		if err := s.f.ReadFloat32(name, pos, dst); err != nil {
+			return err
+		}
+		pos += int64(len(dst))
+		return nil
+	}
+	return shape, next, nil
+}

@@ -19,19 +19,10 @@ func Open(path string) (Source, error) {
 		if _, err := os.Stat(filepath.Join(path, "config.json")); err != nil {
 			return nil, fmt.Errorf("convert: %s is a directory without config.json: not a HuggingFace model", path)
 		}
-		return openHF(path)
+		return OpenHF(path)
 	}
 	if strings.EqualFold(filepath.Ext(path), ".gguf") {
-		return openGGUF(path)
+		return OpenGGUF(path)
 	}
 	return OpenLlama2C(path)
-}
-
-// TODO(convert): call OpenGGUF / OpenHF once gguf_source.go and hf_source.go land.
-func openGGUF(path string) (Source, error) {
-	return nil, fmt.Errorf("convert: %s: GGUF input is not available in this build yet", path)
-}
-
-func openHF(path string) (Source, error) {
-	return nil, fmt.Errorf("convert: %s: HuggingFace input is not available in this build yet", path)
 }

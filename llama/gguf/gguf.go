@@ -226,7 +226,7 @@ func (d *decoder) header() error {
 	case 1:
 		return fmt.Errorf("%w: %s: GGUF version 1 is not supported (want 2 or 3)", ErrUnsupportedType, f.Name)
 	default:
-		if f.Version&0xffff == 0 {
+		if f.Version != 0 && f.Version&0xffff == 0 {
 			return fmt.Errorf("%w: %s: version %#x looks big-endian; only little-endian GGUF is supported", ErrUnsupportedType, f.Name, f.Version)
 		}
 		return f.invalid("version %d is unknown (want 2 or 3)", f.Version)
@@ -560,7 +560,7 @@ func (d *decoder) array(key string, et uint32, n, depth int) (any, error) {
 	case tString:
 		out := make([]string, n)
 		for i := range out {
-			s, err := d.str(fmt.Sprintf("%s[%d]", what, i), MaxStringLen)
+			s, err := d.strElem(what, i)
 			if err != nil {
 				return nil, err
 			}
@@ -652,6 +652,21 @@ func (d *decoder) str(what string, limit int64) (string, error) {
 		return "", err
 	}
 	return string(b), nil
+}
+
+// strElem reads element i of a string array; names are formatted only for
+// errors (vocabularies hold 100k+ strings).
+func (d *decoder) strElem(what string, i int) (string, error) {
+	if b, err := d.bytes(8, what); err == nil {
+		if n := le64(b); n <= MaxStringLen && int64(n) <= d.remaining() {
+			b, err := d.bytes(int64(n), what)
+			if err == nil {
+				return string(b), nil
+			}
+		}
+		d.pos -= 8 // rewind: the slow path reports the error
+	}
+	return d.str(fmt.Sprintf("%s[%d]", what, i), MaxStringLen)
 }
 
 func le16(b []byte) uint16 { return uint16(b[0]) | uint16(b[1])<<8 }

@@ -132,6 +132,15 @@ func TestTinyFile(t *testing.T) {
 	require.ErrorIs(t, err, ErrNotFound)
 }
 
+func TestVersion2(t *testing.T) {
+	data := tinyFile(t)
+	data[4] = 2 // v2 has the same layout as v3 (64-bit counts and lengths)
+	f, err := parse(data)
+	require.NoError(t, err)
+	require.Equal(t, uint32(2), f.Version)
+	require.Len(t, f.Tensors, 4)
+}
+
 func TestAlignment(t *testing.T) {
 	b := Builder{Alignment: 64}
 	b.AddTensor("a", TypeF32, []int{1}, f32Bytes(1))
@@ -398,4 +407,20 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkOpenVocab parses GPT-2's vocabulary-only GGUF (50,257 tokens and
+// 50,000 merges): the metadata-heavy case.
+func BenchmarkOpenVocab(b *testing.B) {
+	path := filepath.Join(modelsDir(b), "llamacpp-vocab", "ggml-vocab-gpt-2.gguf")
+	st, err := os.Stat(path)
+	require.NoError(b, err)
+	b.SetBytes(st.Size())
+	for b.Loop() {
+		f, err := Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
 }

@@ -30,7 +30,16 @@ type builderTensor struct {
 
 // Set adds a metadata key. v is one of the Go types Metadata holds:
 // uint8 … float64, bool, string, a slice of one of those, or []any of slices.
-func (b *Builder) Set(key string, v any) { b.kvs = append(b.kvs, kv{key, v}) }
+// Setting a key again replaces its value in place.
+func (b *Builder) Set(key string, v any) {
+	for i := range b.kvs {
+		if b.kvs[i].key == key {
+			b.kvs[i].val = v
+			return
+		}
+	}
+	b.kvs = append(b.kvs, kv{key, v})
+}
 
 // AddTensor adds a tensor; dims are in GGUF order (innermost first) and
 // data is its raw bytes.

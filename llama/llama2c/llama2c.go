@@ -390,27 +390,46 @@ func (f *File) Float32(name string) ([]float32, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: %s: no tensor %q in this checkpoint", ErrInvalidFormat, f.Name, name)
 	}
-	n := e.numel()
-	out := make([]float32, n)
-	if !e.q8 {
-		if err := f.readF32(name, e.off, out); err != nil {
-			return nil, err
-		}
-		return out, nil
-	}
-	q := make([]byte, n)
-	if _, err := f.r.ReadAt(q, e.off); err != nil {
-		return nil, fmt.Errorf("%w: %s: read tensor %q: %v", ErrInvalidFormat, f.Name, name, err)
-	}
-	gs := int64(f.GroupSize)
-	scales := make([]float32, n/gs)
-	if err := f.readF32(name+" scales", e.scales, scales); err != nil {
+	out := make([]float32, e.numel())
+	if err := f.ReadFloat32(name, 0, out); err != nil {
 		return nil, err
 	}
-	for i := range out {
-		out[i] = float32(int8(q[i])) * scales[int64(i)/gs]
-	}
 	return out, nil
+}
+
+// ReadFloat32 reads len(dst) values of the named tensor, starting at flat
+// element index start, dequantizing int8 groups (a range may begin and end
+// inside a group). Reading a tensor a few rows at a time keeps memory
+// bounded whatever the model size.
+func (f *File) ReadFloat32(name string, start int64, dst []float32) error {
+	e, ok := f.entries[name]
+	if !ok {
+		return fmt.Errorf("%w: %s: no tensor %q in this checkpoint", ErrInvalidFormat, f.Name, name)
+	}
+	n := int64(len(dst))
+	if start < 0 || start > e.numel()-n {
+		return fmt.Errorf("%w: %s: tensor %q: values [%d, %d) are outside its %d values", ErrInvalidFormat, f.Name, name, start, start+n, e.numel())
+	}
+	if !e.q8 {
+		return f.readF32(name, e.off+start*4, dst)
+	}
+	if n == 0 {
+		return nil
+	}
+	q := make([]byte, n)
+	if _, err := f.r.ReadAt(q, e.off+start); err != nil {
+		return fmt.Errorf("%w: %s: read tensor %q: %v", ErrInvalidFormat, f.Name, name, err)
+	}
+	gs := int64(f.GroupSize)
+	g0, g1 := start/gs, (start+n-1)/gs
+	scales := make([]float32, g1-g0+1)
+	if err := f.readF32(name+" scales", e.scales+g0*4, scales); err != nil {
+		return err
+	}
+	for i := range dst {
+		dst[i] = float32(int8(q[i])) * scales[(start+int64(i))/gs-g0]
+	}
+	return nil
 }
 
 func (f *File) readF32(name string, off int64, dst []float32) error {

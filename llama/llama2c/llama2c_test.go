@@ -173,3 +173,23 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 }
+
+// Reading a range (as the converter does, a few rows at a time) gives the
+// same values as reading the whole tensor, also for ranges that start or
+// end inside a Q8_0 group.
+func TestReadFloat32Range(t *testing.T) {
+	dir := modelsDir(t)
+	f, err := Open(filepath.Join(dir, "stories260K", "stories260K_q80.bin"))
+	require.NoError(t, err)
+	defer f.Close()
+	name := bundle.LayerTensor(3, bundle.W2) // [64, 172]: groups straddle rows
+	all, err := f.Float32(name)
+	require.NoError(t, err)
+	for _, r := range [][2]int{{0, 172}, {172, 344}, {5, 6}, {31, 33}, {100, 11008}, {11007, 11008}} {
+		got := make([]float32, r[1]-r[0])
+		require.NoError(t, f.ReadFloat32(name, int64(r[0]), got))
+		require.Equal(t, all[r[0]:r[1]], got, r)
+	}
+	require.Error(t, f.ReadFloat32(name, 11000, make([]float32, 9)))
+	require.Error(t, f.ReadFloat32(name, -1, make([]float32, 1)))
+}

@@ -215,3 +215,24 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkReadBF16 reads and widens a 16 MiB bf16 tensor from a file.
+func BenchmarkReadBF16(b *testing.B) {
+	dir := b.TempDir()
+	data := make([]byte, 16<<20)
+	for i := range data {
+		data[i] = byte(i * 13)
+	}
+	path := filepath.Join(dir, SingleFile)
+	require.NoError(b, WriteFile(path, nil, []Entry{{Name: "w", DType: BF16, Shape: []int{2048, 4096}, Data: data}}))
+	f, err := Open(path)
+	require.NoError(b, err)
+	defer f.Close()
+	ti, _ := f.Tensor("w")
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := ti.ReadF32(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

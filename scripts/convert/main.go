@@ -16,8 +16,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/ember-llm/ember/llama/bundle"
 	"github.com/ember-llm/ember/llama/convert"
@@ -96,6 +98,8 @@ func run(args []string) error {
 			return err
 		}
 	}
+	stop := removeTempOnInterrupt(*out)
+	defer stop()
 	m, err := convert.Convert(src, tok, opts)
 	if err != nil {
 		return err
@@ -148,4 +152,27 @@ func generateKey(path string) error {
 	}
 	fmt.Println(pub)
 	return nil
+}
+
+// removeTempOnInterrupt makes Ctrl-C remove the bundle writer's temporary
+// directory (.NAME.tmp-* beside the destination) before exiting, so an
+// interrupted conversion leaves nothing behind.
+func removeTempOnInterrupt(out string) (stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		if _, ok := <-ch; !ok {
+			return
+		}
+		out = filepath.Clean(out)
+		tmps, _ := filepath.Glob(filepath.Join(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*"))
+		for _, t := range tmps {
+			if !strings.HasSuffix(t, ".old") { // a replaced bundle being moved aside: keep it
+				os.RemoveAll(t)
+			}
+		}
+		fmt.Fprintln(os.Stderr, "\nconvert: interrupted; nothing written to", out)
+		os.Exit(130)
+	}()
+	return func() { signal.Stop(ch); close(ch) }
 }

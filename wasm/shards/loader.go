@@ -482,6 +482,10 @@ func (l *Loader) fetchShard(ctx context.Context, i int) (js.Value, error) {
 		case headers.Call("get", "X-Ember-Error").String() == "checksum":
 			msg, _ := jsbridge.CallAwait(ctx, resp, "text")
 			return js.Undefined(), fmt.Errorf("shard %s: %w: %s", s.File, bundle.ErrChecksum, msg.String())
+		case headers.Call("get", "X-Ember-Error").String() == "network":
+			// The service worker already retried with resume.
+			msg, _ := jsbridge.CallAwait(ctx, resp, "text")
+			return js.Undefined(), fmt.Errorf("shard %s: %s", s.File, strings.TrimSpace(msg.String()))
 		case status >= 400 && status < 500:
 			return js.Undefined(), fmt.Errorf("shard %s: %s answered HTTP %d", s.File, url, status)
 		default:
@@ -490,29 +494,14 @@ func (l *Loader) fetchShard(ctx context.Context, i int) (js.Value, error) {
 			continue
 		}
 		swStored = headers.Call("get", "X-Ember-Verified").String() == s.SHA256 && headers.Call("get", "X-Ember-Stored").String() == "1"
-		reader, err := jsbridge.Call(resp.Get("body"), "getReader")
+		n, err := pump(ctx, resp.Get("body"), buf, got, func(total int64) { l.report(i, total) })
+		got = n
+		println("DEBUG attempt", attempt, "status", status, "got", got, "err", fmt.Sprint(err))
+		if errors.Is(err, errTooLong) {
+			return js.Undefined(), fmt.Errorf("shard %s: %w: the server sent more than the manifest's %d bytes", s.File, bundle.ErrChecksum, s.Bytes)
+		}
 		if err != nil {
 			lastErr = err
-			continue
-		}
-		for {
-			chunk, err := jsbridge.CallAwait(ctx, reader, "read")
-			if err != nil {
-				lastErr = err
-				break
-			}
-			if chunk.Get("done").Truthy() {
-				break
-			}
-			v := chunk.Get("value")
-			n := int64(v.Get("byteLength").Float())
-			if got+n > s.Bytes {
-				reader.Call("cancel")
-				return js.Undefined(), fmt.Errorf("shard %s: %w: the server sent more than the manifest's %d bytes", s.File, bundle.ErrChecksum, s.Bytes)
-			}
-			buf.Call("set", v, float64(got))
-			got += n
-			l.report(i, got)
 		}
 		if got == s.Bytes {
 			break
@@ -551,6 +540,42 @@ func (l *Loader) fetchShard(ctx context.Context, i int) (js.Value, error) {
 		}
 	}
 	return buf, nil
+}
+
+var errTooLong = errors.New("longer than expected")
+
+// pump copies a response body into buf from offset got and returns the new
+// offset. It pipes the stream into a WritableStream whose write is a Go
+// callback, so chunks are taken as soon as they arrive: a body stream that
+// errors (a dropped connection) discards the chunks nobody has read yet, and
+// those are the bytes a Range request resumes from.
+func pump(ctx context.Context, body, buf js.Value, got int64, progress func(int64)) (int64, error) {
+	size := int64(buf.Get("byteLength").Float())
+	tooLong := false
+	write := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		chunk := args[0]
+		n := int64(chunk.Get("byteLength").Float())
+		if got+n > size {
+			tooLong = true
+			return js.Global().Get("Promise").Call("reject", js.Global().Get("Error").New("longer than the manifest says"))
+		}
+		buf.Call("set", chunk, float64(got))
+		got += n
+		progress(got)
+		return nil
+	})
+	defer write.Release()
+	sink := object.New()
+	sink.Set("write", write)
+	ws, err := jsbridge.New(js.Global().Get("WritableStream"), sink)
+	if err != nil {
+		return got, err
+	}
+	_, err = jsbridge.CallAwait(ctx, body, "pipeTo", ws)
+	if tooLong {
+		return got, errTooLong
+	}
+	return got, err
 }
 
 // fetch GETs url, bypassing the HTTP cache (the store is the cache).

@@ -22,7 +22,7 @@ const (
 )
 
 // ErrQuota is wrapped by every "not enough browser storage" failure.
-var ErrQuota = errors.New("shards: not enough browser storage")
+var ErrQuota = errors.New("not enough browser storage")
 
 var (
 	object     = js.Global().Get("Object")
@@ -307,17 +307,17 @@ func (s *Store) putShard(ctx context.Context, sha string, data js.Value) error {
 	v.Set("time", js.Global().Get("Date").Call("now"))
 	tx, err := s.db.Transaction(idb.TransactionReadWrite, storeShards)
 	if err != nil {
-		return storeErr("store a shard", err)
+		return storeErr("store it", err)
 	}
 	ss, err := tx.ObjectStore(storeShards)
 	if err != nil {
 		return err
 	}
 	if _, err := ss.Put(v); err != nil {
-		return storeErr("store a shard", err)
+		return storeErr("store it", err)
 	}
 	if err := tx.Await(ctx); err != nil {
-		return storeErr("store a shard", err)
+		return storeErr("store it", err)
 	}
 	return nil
 }
@@ -491,7 +491,7 @@ func (s *Store) Delete(ctx context.Context, url string) error {
 // storeErr names a full store plainly.
 func storeErr(what string, err error) error {
 	if errors.Is(err, idb.NewDOMException("QuotaExceededError")) {
-		return fmt.Errorf("%w: the browser refused to %s (QuotaExceededError); delete a cached model or allow more storage: %v", ErrQuota, what, err)
+		return fmt.Errorf("%w: the browser refused to %s (QuotaExceededError); delete a cached model or allow this site more storage", ErrQuota, what)
 	}
 	return fmt.Errorf("shards: %s: %w", what, err)
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 )
 
 // SwiftShaderICD is the Vulkan ICD of SwiftShader shipped in Debian's
@@ -34,6 +35,17 @@ WebAssembly.instantiate(await Deno.readFile(wasmPath), go.importObject)
   .then(({ instance }) => go.run(instance))
   .catch((err) => { console.error(err); Deno.exit(1); });
 `
+
+// envOf returns the last value of key in env (KEY=VALUE entries).
+func envOf(env []string, key string) string {
+	v := ""
+	for _, kv := range env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
+			v = val
+		}
+	}
+	return v
+}
 
 func runDeno(ctx context.Context, o Options) (int, error) {
 	bin := o.DenoPath
@@ -76,6 +88,19 @@ func runDeno(ctx context.Context, o Options) (int, error) {
 	if o.WebGPU && os.Getenv("VK_ICD_FILENAMES") == "" && os.Getenv("EMBER_DENO_NATIVE_GPU") != "1" {
 		if _, err := os.Stat(SwiftShaderICD); err == nil {
 			cmd.Env = append(cmd.Env, "VK_ICD_FILENAMES="+SwiftShaderICD)
+		}
+	}
+	if o.WebGPU && filepath.Clean(envOf(cmd.Env, "VK_ICD_FILENAMES")) == SwiftShaderICD {
+		// Debian ships no system Vulkan loader with chromium; without one wgpu
+		// silently falls back to GL on llvmpipe. Chromium's own loader sits
+		// beside the ICD.
+		dir := filepath.Dir(SwiftShaderICD)
+		if _, err := os.Stat(filepath.Join(dir, "libvulkan.so.1")); err == nil {
+			lp := dir
+			if old := envOf(cmd.Env, "LD_LIBRARY_PATH"); old != "" {
+				lp = old + ":" + dir
+			}
+			cmd.Env = append(cmd.Env, "LD_LIBRARY_PATH="+lp)
 		}
 	}
 	keys := make([]string, 0, len(o.Env))

@@ -38,7 +38,9 @@
 // process environment plus Options.Env (the Go program sees both, like
 // go_js_wasm_exec). With WebGPU and no VK_ICD_FILENAMES in the environment, it
 // points Vulkan at Chromium's SwiftShader ICD when that file exists (set
-// EMBER_DENO_NATIVE_GPU=1 to keep the system's Vulkan drivers). A program
+// EMBER_DENO_NATIVE_GPU=1 to keep the system's Vulkan drivers), and adds
+// Chromium's bundled Vulkan loader to LD_LIBRARY_PATH: without a loader wgpu
+// silently falls back to GL on llvmpipe. A program
 // that blocks forever with nothing pending gets Go's "all goroutines are
 // asleep" panic, as under Node.
 //

@@ -20,6 +20,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -59,6 +60,7 @@ type Server struct {
 	cut      map[string]int   // URL path → number of responses still to cut halfway
 	offline  bool
 	requests map[string]int // URL path → GET requests seen
+	ranges   map[string]int // URL path → GET requests with a Range header
 	catalog  map[string]catalogCacheEntry
 }
 
@@ -77,7 +79,7 @@ func New(opt Options) (*Server, error) {
 		}
 	}
 	return &Server{opt: opt, corrupt: map[string]int64{}, cut: map[string]int{},
-		requests: map[string]int{}, catalog: map[string]catalogCacheEntry{}}, nil
+		requests: map[string]int{}, ranges: map[string]int{}, catalog: map[string]catalogCacheEntry{}}, nil
 }
 
 // Corrupt makes every later response for urlPath (e.g. "/models/tiny/shard-00001.bin")
@@ -119,6 +121,13 @@ func (s *Server) Requests(urlPath string) int {
 	return s.requests[urlPath]
 }
 
+// RangeRequests is the number of GET requests with a Range header seen for urlPath.
+func (s *Server) RangeRequests(urlPath string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ranges[urlPath]
+}
+
 // RequestsWithPrefix is the number of GET requests seen for paths starting with prefix.
 func (s *Server) RequestsWithPrefix(prefix string) int {
 	s.mu.Lock()
@@ -136,7 +145,7 @@ func (s *Server) RequestsWithPrefix(prefix string) int {
 func (s *Server) ResetRequests() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests = map[string]int{}
+	s.requests, s.ranges = map[string]int{}, map[string]int{}
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -144,6 +153,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	offline := s.offline
 	if r.Method == http.MethodGet {
 		s.requests[r.URL.Path]++
+		if r.Header.Get("Range") != "" {
+			s.ranges[r.URL.Path]++
+		}
 	}
 	s.mu.Unlock()
 	if offline {
@@ -253,7 +265,7 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request, p string) {
 	h.Set("Content-Type", contentType(rel))
 	h.Set("Cache-Control", cacheRevalidate) // the service worker's precache is the app's cache
 	h.Set("ETag", fmt.Sprintf(`"%x-%x"`, fi.ModTime().UnixNano(), fi.Size()))
-	http.ServeContent(w, r, "", fi.ModTime(), f)
+	s.serveFile(w, r, "/"+rel, f, fi)
 }
 
 // AppVersion hashes the app shell (names and contents of every file in the
@@ -360,7 +372,11 @@ func (s *Server) serveModelFile(w http.ResponseWriter, r *http.Request, rest str
 			h.Set("ETag", `"`+sum+`"`)
 		}
 	}
-	urlPath := "/models/" + rel
+	s.serveFile(w, r, "/models/"+rel, f, fi)
+}
+
+// serveFile serves an open file, applying the fault hooks set for urlPath.
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, urlPath string, f *os.File, fi os.FileInfo) {
 	s.mu.Lock()
 	off, corrupt := s.corrupt[urlPath]
 	cut := s.cut[urlPath] > 0
@@ -371,10 +387,10 @@ func (s *Server) serveModelFile(w http.ResponseWriter, r *http.Request, rest str
 	var content io.ReadSeeker = f
 	if corrupt && off >= 0 && off < fi.Size() {
 		content = io.NewSectionReader(flipReaderAt{f, off}, 0, fi.Size())
-		h.Del("ETag")
+		w.Header().Del("ETag")
 	}
 	if cut {
-		w = &cutWriter{ResponseWriter: w, left: fi.Size() / 2}
+		w = &cutWriter{ResponseWriter: w, left: -1}
 	}
 	http.ServeContent(w, r, "", fi.ModTime(), content)
 }
@@ -393,13 +409,18 @@ func (x flipReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
-// cutWriter sends left bytes of the body, then drops the connection.
+// cutWriter sends half of the body (Content-Length, so half of a range
+// response too), then drops the connection.
 type cutWriter struct {
 	http.ResponseWriter
-	left int64
+	left int64 // -1 until the first Write
 }
 
 func (c *cutWriter) Write(p []byte) (int, error) {
+	if c.left < 0 {
+		n, _ := strconv.ParseInt(c.Header().Get("Content-Length"), 10, 64)
+		c.left = n / 2
+	}
 	if int64(len(p)) <= c.left {
 		c.left -= int64(len(p))
 		return c.ResponseWriter.Write(p)

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"sort"
 
@@ -24,7 +23,12 @@ func TinyConfig() bundle.Config {
 // from seed into dir, in shards of at most shardBytes. Different seeds give
 // different shard bytes (a new version of the model).
 func WriteBundle(dir string, seed uint64, shardBytes int64) (*bundle.Manifest, error) {
-	cfg := TinyConfig()
+	return WriteBundleConfig(dir, TinyConfig(), seed, shardBytes)
+}
+
+// WriteBundleConfig is WriteBundle for any config. The weights are random
+// bits, not a model anyone would run: the delivery tests only move bytes.
+func WriteBundleConfig(dir string, cfg bundle.Config, seed uint64, shardBytes int64) (*bundle.Manifest, error) {
 	w, err := bundle.Create(dir, shardBytes)
 	if err != nil {
 		return nil, err
@@ -42,11 +46,12 @@ func WriteBundle(dir string, seed uint64, shardBytes int64) (*bundle.Manifest, e
 		for _, d := range shape {
 			count *= d
 		}
-		var buf bytes.Buffer
+		buf := make([]byte, 4*count)
 		for i := 0; i < count; i++ {
-			binary.Write(&buf, binary.LittleEndian, math.Float32bits(float32(rng.NormFloat64()*0.1)))
+			// Small finite floats: a sign, an exponent near 2^-4 and random mantissa.
+			binary.LittleEndian.PutUint32(buf[4*i:], uint32(rng.Uint64())&0x807fffff|0x3d800000)
 		}
-		if err := w.WriteTensor(bundle.TensorSpec{Name: n, DType: bundle.F32, Shape: shape}, &buf); err != nil {
+		if err := w.WriteTensor(bundle.TensorSpec{Name: n, DType: bundle.F32, Shape: shape}, bytes.NewReader(buf)); err != nil {
 			w.Abort()
 			return nil, err
 		}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"syscall/js"
+	"time"
 
 	"github.com/ember-llm/ember/jsbridge"
 	"github.com/ember-llm/ember/llama/bundle"
@@ -29,6 +30,10 @@ type openResult struct {
 	Complete  bool              `json:"complete"`
 	Shards    []shardResult     `json:"shards"`
 	Progress  []shards.Progress `json:"progress"`
+	// Milliseconds spent in Open, Download (when asked) and reading every shard back.
+	OpenMS     float64 `json:"open_ms"`
+	DownloadMS float64 `json:"download_ms"`
+	ReadMS     float64 `json:"read_ms"`
 }
 
 func open(url string, o js.Value) (any, error) {
@@ -49,28 +54,38 @@ func open(url string, o js.Value) (any, error) {
 	}
 	var res openResult
 	opt.Progress = func(p shards.Progress) { res.Progress = append(res.Progress, p) }
+	ms := func(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
+	t0 := time.Now()
 	m, l, err := shards.Open(ctx, url, opt)
 	if err != nil {
 		return nil, err
 	}
 	defer l.Close()
+	res.OpenMS = ms(t0)
 	res.Version, res.Offline, res.Persisted = l.Version, l.Offline, l.Persisted
 	if o.Truthy() && o.Get("download").Truthy() {
+		t0 = time.Now()
 		if err := l.Download(ctx); err != nil {
 			return nil, err
 		}
+		res.DownloadMS = ms(t0)
 	}
+	noHash := o.Truthy() && o.Get("noHash").Truthy()
+	t0 = time.Now()
 	for i, s := range m.Shards {
 		data, err := l.Shard(ctx, i, nil)
 		if err != nil {
 			return nil, err
 		}
-		sum, err := shards.SHA256(ctx, data)
-		if err != nil {
-			return nil, err
+		r := shardResult{File: s.File, Bytes: data.Get("byteLength").Int()}
+		if !noHash {
+			if r.SHA256, err = shards.SHA256(ctx, data); err != nil {
+				return nil, err
+			}
 		}
-		res.Shards = append(res.Shards, shardResult{File: s.File, Bytes: data.Get("byteLength").Int(), SHA256: sum})
+		res.Shards = append(res.Shards, r)
 	}
+	res.ReadMS = ms(t0)
 	res.Complete = l.Complete()
 	return marshal(res)
 }

@@ -1,0 +1,25 @@
+//go:build js && wasm
+
+// Package engine is the Llama forward pass on WebGPU: it implements
+// llama.Engine and llama.DeviceSampler with every weight, the KV cache and
+// all activations in GPU buffers.
+//
+// Load streams the bundle's shards (JS Uint8Arrays from a shard source)
+// straight into GPU buffers with queue.writeBuffer: weight bytes never enter
+// Go memory. Tensors are placed by the manifest's offsets; q/k/v and the
+// gate/up projections are stacked into one matrix each (one dispatch), and a
+// matrix larger than maxStorageBufferBindingSize is split along rows into
+// several buffers. Pipelines and bind groups are built once at load.
+//
+// A forward pass is a fixed list of dispatches (the kernels of package
+// shaders) encoded by a small JavaScript function in one call from Go, so a
+// decode step costs one Go→JS call, one command buffer and a 4-byte
+// readback (the token id chosen on the GPU); the logits are read back only
+// by Eval. Prefill runs the tiled int8 matmul over up to MaxBatch prompt
+// tokens per command buffer.
+//
+// The per-layer sequence mirrors the CPU engine (llama/forward.go):
+// rmsnorm → qkv → rope (+ KV store) → attention → wo (+ residual) → rmsnorm
+// → w1/w3 with silu·mul → w2 (+ residual); int8 matrices multiply
+// activations quantized in groups of 32 exactly as the CPU's runq path does.
+package engine

@@ -1,0 +1,345 @@
+//go:build js && wasm
+
+package engine
+
+import (
+	"context"
+	"fmt"
+	"syscall/js"
+
+	"github.com/ember-llm/ember/jsbridge"
+	"github.com/ember-llm/ember/shaders"
+)
+
+// An op is 8 int32s: pipeline, bind group and three dispatch dimensions as
+// (kind, a) pairs; pipeline -1 is a buffer copy (src, dst, size, src offset
+// per token past the first, dst offset) that ends the compute pass.
+const opLen = 8
+
+// Dispatch dimension kinds, evaluated by the JS encoder for each pass of T
+// tokens at position pos.
+const (
+	dimConst   = 0 // a
+	dimT       = 1 // T
+	dimCeilT   = 2 // ceil(T / a)
+	dimCeilPos = 3 // ceil((pos + T) / a)
+)
+
+type dim [2]int32
+
+func cnst(n int) dim { return dim{dimConst, int32(n)} }
+
+var perToken = dim{dimT, 0}
+
+func copyOp(src, dst bufferRef, size, strideT, dstOff int64) []int32 {
+	return []int32{-1, int32(src), int32(dst), int32(size), int32(strideT), int32(dstOff), 0, 0}
+}
+
+// graph builds the op lists of a forward pass.
+type graph struct {
+	e   *Engine
+	ctx context.Context
+	ops []int32
+}
+
+func (g *graph) add(name string, consts map[string]float64, x, y, z dim, refs ...bufferRef) error {
+	ctx := g.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	k := shaders.Get(name)
+	if len(refs) != len(k.Bindings) {
+		return fmt.Errorf("engine: %s takes %d bindings, got %d", name, len(k.Bindings), len(refs))
+	}
+	p, err := g.e.pipeline(ctx, name, consts)
+	if err != nil {
+		return err
+	}
+	b, err := g.e.bind(p, refs...)
+	if err != nil {
+		return fmt.Errorf("engine: bind %s: %w", name, err)
+	}
+	g.ops = append(g.ops, int32(p), int32(b), x[0], x[1], y[0], y[1], z[0], z[1])
+	return nil
+}
+
+func (g *graph) take() []int32 {
+	ops := g.ops
+	g.ops = nil
+	return ops
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// workgroup size of the matvec kernels: enough threads to cover a row in
+// 16-byte steps (q8) or 4-byte steps (f32), between 32 and 256.
+func matvecWG(steps int) float64 {
+	wg := 32
+	for wg < 256 && wg < steps {
+		wg *= 2
+	}
+	return float64(wg)
+}
+
+// matmul appends y = W·in for every chunk of mat. mode: 0 store, 1 add, 2
+// SwiGLU (decode only: gate rows then up rows, rows = mat.rows/2). in is
+// (xq, xs) for int8 weights or an f32 activation buffer with row stride
+// xStride. z is the token dimension (perToken, or cnst(1) for the head).
+func (g *graph) matmul(mat *matrix, mode int, prefill bool, z dim, in []bufferRef, xStride int, y bufferRef, yStride int) error {
+	for _, ch := range mat.chunks {
+		rows := ch.rows
+		if mode == 2 {
+			rows = mat.rows / 2
+		}
+		switch {
+		case mat.q8 && prefill:
+			if mode == 2 {
+				return fmt.Errorf("engine: matmul_q8 has no SwiGLU mode")
+			}
+			err := g.add(shaders.MatmulQ8, map[string]float64{
+				"COLS": float64(mat.cols), "ROWS": float64(rows), "BLOCK32": b2f(mat.block), "MODE": float64(mode),
+				"Y_STRIDE": float64(yStride), "Y_OFFSET": float64(ch.row0),
+			}, cnst((rows+63)/64), dim{dimCeilT, 64}, cnst(1), ch.w, ch.s, in[0], in[1], y, g.e.step)
+			if err != nil {
+				return err
+			}
+		case mat.q8:
+			bx, by := shaders.MatvecWorkgroups(rows, 4)
+			err := g.add(shaders.MatvecQ8, map[string]float64{
+				"COLS": float64(mat.cols), "ROWS": float64(rows), "BLOCK32": b2f(mat.block), "MODE": float64(mode),
+				"RPW": 4, "WG": matvecWG(int(mat.rowBytes / 16)), "Y_STRIDE": float64(yStride), "Y_OFFSET": float64(ch.row0),
+			}, cnst(int(bx)), cnst(int(by)), z, ch.w, ch.s, in[0], in[1], y)
+			if err != nil {
+				return err
+			}
+		default:
+			bx, by := shaders.MatvecWorkgroups(rows, 4)
+			err := g.add(shaders.MatvecF32, map[string]float64{
+				"COLS": float64(mat.cols), "ROWS": float64(rows), "MODE": float64(mode), "RPW": 4,
+				"WG": matvecWG(mat.cols), "X_STRIDE": float64(xStride), "Y_STRIDE": float64(yStride), "Y_OFFSET": float64(ch.row0),
+			}, cnst(int(bx)), cnst(int(by)), z, ch.w, in[0], y)
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (g *graph) embed(emb *matrix) ([]int32, error) {
+	e := g.e
+	c := &e.cfg
+	ch := emb.chunks[0]
+	var err error
+	if emb.q8 {
+		err = g.add(shaders.EmbedQ8, map[string]float64{"DIM": float64(c.Dim), "BLOCK32": b2f(emb.block)},
+			cnst((c.Dim+63)/64), perToken, cnst(1), e.tok, ch.w, ch.s, e.x)
+	} else {
+		err = g.add(shaders.EmbedF32, map[string]float64{"DIM": float64(c.Dim)},
+			cnst((c.Dim+63)/64), perToken, cnst(1), e.tok, ch.w, e.x)
+	}
+	return g.take(), err
+}
+
+// layer appends transformer block l.
+func (g *graph) layer(l int, prefill bool, wqkv, wo, w13, w2 *matrix, attnNorm, ffnNorm bufferRef) ([]int32, error) {
+	e := g.e
+	c := &e.cfg
+	eps := c.NormEps
+	qdim, kvd, hid := c.QDim(), c.KVDim(), c.HiddenDim
+	qkvW := qdim + 2*kvd
+	maxChunks := (c.ContextLength + attnChunk - 1) / attnChunk
+	q8 := []bufferRef{e.aq, e.as}
+	norm := func(w bufferRef) error {
+		if e.q8 {
+			return g.add(shaders.RMSNormQ8, map[string]float64{"COLS": float64(c.Dim), "EPS": eps},
+				perToken, cnst(1), cnst(1), e.x, w, e.aq, e.as)
+		}
+		return g.add(shaders.RMSNorm, map[string]float64{"COLS": float64(c.Dim), "EPS": eps},
+			perToken, cnst(1), cnst(1), e.x, w, e.xb)
+	}
+	in := func(f32 bufferRef) []bufferRef {
+		if e.q8 {
+			return q8
+		}
+		return []bufferRef{f32}
+	}
+	quant := func(src bufferRef, cols int) error {
+		if !e.q8 {
+			return nil
+		}
+		return g.add(shaders.QuantizeQ8, map[string]float64{"COLS": float64(cols)},
+			cnst(((cols+31)/32+63)/64), perToken, cnst(1), src, e.aq, e.as)
+	}
+	steps := []func() error{
+		func() error { return norm(attnNorm) },
+		func() error { return g.matmul(wqkv, 0, prefill, perToken, in(e.xb), c.Dim, e.qkv, qkvW) },
+		func() error {
+			return g.add(shaders.RopeStore, map[string]float64{
+				"N_HEADS": float64(c.NHeads), "N_KV_HEADS": float64(c.NKVHeads), "HEAD_DIM": float64(c.HeadDim),
+			}, cnst((qkvW/2+63)/64), perToken, cnst(1), e.qkv, e.cs, e.kc[l], e.vc[l], e.step)
+		},
+		func() error {
+			return g.add(shaders.AttnPartial, map[string]float64{
+				"N_HEADS": float64(c.NHeads), "N_KV_HEADS": float64(c.NKVHeads), "HEAD_DIM": float64(c.HeadDim),
+				"CHUNK": attnChunk, "MAX_CHUNKS": float64(maxChunks),
+			}, dim{dimCeilPos, attnChunk}, cnst(c.NHeads), perToken, e.qkv, e.kc[l], e.vc[l], e.part, e.step)
+		},
+		func() error {
+			return g.add(shaders.AttnReduce, map[string]float64{
+				"N_HEADS": float64(c.NHeads), "HEAD_DIM": float64(c.HeadDim), "CHUNK": attnChunk, "MAX_CHUNKS": float64(maxChunks),
+			}, cnst(c.NHeads), perToken, cnst(1), e.part, e.ao, e.step)
+		},
+		func() error { return quant(e.ao, qdim) },
+		func() error { return g.matmul(wo, 1, prefill, perToken, in(e.ao), qdim, e.x, c.Dim) },
+		func() error { return norm(ffnNorm) },
+		func() error {
+			if e.q8 && prefill {
+				if err := g.matmul(w13, 0, true, perToken, q8, c.Dim, e.h13, 2*hid); err != nil {
+					return err
+				}
+				return g.add(shaders.SiluMul, map[string]float64{"H": float64(hid)},
+					cnst((hid+255)/256), perToken, cnst(1), e.h13, e.hb)
+			}
+			return g.matmul(w13, 2, false, perToken, in(e.xb), c.Dim, e.hb, hid)
+		},
+		func() error { return quant(e.hb, hid) },
+		func() error { return g.matmul(w2, 1, prefill, perToken, in(e.hb), hid, e.x, c.Dim) },
+	}
+	for _, s := range steps {
+		if err := s(); err != nil {
+			return nil, err
+		}
+	}
+	return g.take(), nil
+}
+
+// head appends the final rmsnorm of the last token and the classifier into
+// the logits buffer. After a pass of several tokens the last token's row is
+// first copied to its own buffer.
+func (g *graph) head(out *matrix, finalNorm bufferRef, prefill bool) ([]int32, error) {
+	e := g.e
+	c := &e.cfg
+	src := e.x
+	if prefill {
+		g.ops = append(g.ops, copyOp(e.x, e.xlast, int64(4*c.Dim), int64(4*c.Dim), 0)...)
+		src = e.xlast
+	}
+	var err error
+	if e.q8 {
+		err = g.add(shaders.RMSNormQ8, map[string]float64{"COLS": float64(c.Dim), "EPS": c.NormEps},
+			cnst(1), cnst(1), cnst(1), src, finalNorm, e.aq, e.as)
+	} else {
+		err = g.add(shaders.RMSNorm, map[string]float64{"COLS": float64(c.Dim), "EPS": c.NormEps},
+			cnst(1), cnst(1), cnst(1), src, finalNorm, e.xb)
+	}
+	if err != nil {
+		return nil, err
+	}
+	in := []bufferRef{e.aq, e.as}
+	if !e.q8 {
+		in = []bufferRef{e.xb}
+	}
+	if err := g.matmul(out, 0, false, cnst(1), in, c.Dim, e.logits, c.VocabSize); err != nil {
+		return nil, err
+	}
+	return g.take(), nil
+}
+
+func (g *graph) argmax() ([]int32, error) {
+	e := g.e
+	err := g.add(shaders.Argmax, map[string]float64{"N": float64(e.cfg.VocabSize)}, cnst(1), cnst(1), cnst(1), e.logits, e.out)
+	return g.take(), err
+}
+
+func (g *graph) sample() ([]int32, error) {
+	e := g.e
+	err := g.add(shaders.Sample, map[string]float64{"N": float64(e.cfg.VocabSize)}, cnst(1), cnst(1), cnst(1), e.logits, e.out, e.step)
+	return g.take(), err
+}
+
+// jsList concatenates op slices into a JS array of one Int32Array.
+func (e *Engine) jsList(parts ...[]int32) js.Value {
+	var all []int32
+	for _, p := range parts {
+		all = append(all, p...)
+	}
+	arr := js.Global().Get("Int32Array").New(len(all))
+	if len(all) > 0 {
+		js.CopyBytesToJS(js.Global().Get("Uint8Array").New(arr.Get("buffer")), jsbridge.AsBytes(all))
+	}
+	return arr
+}
+
+// runnerJS encodes one pass: it writes the Step uniform, the token ids and
+// the RoPE rows of the pass, then records every op into one command buffer
+// (one compute pass between copies) and submits it.
+const runnerJS = `
+const stepU32 = new Uint32Array(8), stepF32 = new Float32Array(stepU32.buffer);
+const d = (k, a, T, pos) => k === 0 ? a : k === 1 ? T : k === 2 ? Math.ceil(T / a) : Math.ceil((pos + T) / a);
+return function run(ops, T, pos, temp, topK, topP, minP, rnd) {
+  stepU32[0] = pos; stepU32[1] = T; stepF32[2] = temp; stepU32[3] = topK;
+  stepF32[4] = topP; stepF32[5] = minP; stepF32[6] = rnd;
+  const q = device.queue;
+  q.writeBuffer(bufs[stepBuf], 0, stepU32);
+  q.writeBuffer(bufs[tokBuf], 0, tokArr, 0, T);
+  q.writeBuffer(bufs[csBuf], 0, csTable, pos * csRow, T * csRow);
+  const enc = device.createCommandEncoder();
+  let pass = null, last = -1;
+  for (let i = 0; i < ops.length; i += 8) {
+    const p = ops[i];
+    if (p < 0) {
+      if (pass) { pass.end(); pass = null; }
+      enc.copyBufferToBuffer(bufs[ops[i + 1]], (T - 1) * ops[i + 4], bufs[ops[i + 2]], ops[i + 5], ops[i + 3]);
+      continue;
+    }
+    if (!pass) { pass = enc.beginComputePass(); last = -1; }
+    if (p !== last) { pass.setPipeline(pipes[p]); last = p; }
+    pass.setBindGroup(0, groups[ops[i + 1]]);
+    pass.dispatchWorkgroups(d(ops[i + 2], ops[i + 3], T, pos), d(ops[i + 4], ops[i + 5], T, pos), d(ops[i + 6], ops[i + 7], T, pos));
+  }
+  if (pass) pass.end();
+  q.submit([enc.finish()]);
+};`
+
+func (e *Engine) makeRunner() error {
+	c := &e.cfg
+	half := c.HeadDim / 2
+	invFreq := ropeInvFreq(c)
+	table := make([]float32, 2*half*c.ContextLength)
+	shaders.RopeTable(table, invFreq, 0, c.ContextLength)
+	csTable := jsbridge.SliceToJS(table)
+	csTable = js.Global().Get("Float32Array").New(csTable.Get("buffer"), csTable.Get("byteOffset"), len(table))
+	e.tokStage = make([]uint32, e.batch)
+	e.tokArr = js.Global().Get("Uint32Array").New(e.batch)
+	e.tokBytes = js.Global().Get("Uint8Array").New(e.tokArr.Get("buffer"))
+	e.logitsBuf = make([]float32, c.VocabSize)
+	bufs := js.Global().Get("Array").New()
+	for _, b := range e.bufs {
+		bufs.Call("push", b.JS())
+	}
+	pipes := js.Global().Get("Array").New()
+	for _, p := range e.pipes {
+		pipes.Call("push", p.JS())
+	}
+	groups := js.Global().Get("Array").New()
+	for _, g := range e.groups {
+		groups.Call("push", g.JS())
+	}
+	mk, err := jsbridge.New(js.Global().Get("Function"), "device", "bufs", "pipes", "groups", "stepBuf", "tokBuf", "csBuf",
+		"tokArr", "csTable", "csRow", runnerJS)
+	if err != nil {
+		return fmt.Errorf("engine: build the pass encoder: %w", err)
+	}
+	run, err := jsbridge.Invoke(mk, e.dev.JS(), bufs, pipes, groups, int(e.step), int(e.tok), int(e.cs), e.tokArr, csTable, 2*half)
+	if err != nil {
+		return fmt.Errorf("engine: build the pass encoder: %w", err)
+	}
+	e.run = run
+	return nil
+}

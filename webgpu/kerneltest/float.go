@@ -1,0 +1,439 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/ember-llm/ember/llama"
+	"github.com/ember-llm/ember/shaders"
+	"github.com/ember-llm/ember/webgpu"
+)
+
+func (e *env) wrapperTests() {
+	e.check("wrapper/compile-error", func() error {
+		_, err := e.dev.CreateShaderModule(e.ctx, "bad.wgsl", "fn f() {\n  let x: u32 = 1.5;\n}\n")
+		var ce *webgpu.CompilationError
+		if !errors.As(err, &ce) || !errors.Is(err, webgpu.ErrValidation) {
+			return fmt.Errorf("got %v, want a *CompilationError", err)
+		}
+		if len(ce.Messages) == 0 || ce.Messages[0].Line != 2 || !strings.Contains(err.Error(), "bad.wgsl:2:") {
+			return fmt.Errorf("message lacks bad.wgsl:2: %q", err.Error())
+		}
+		return nil
+	})
+	e.check("wrapper/validation-scope", func() error {
+		err := e.dev.Scoped(e.ctx, "oversized buffer", func() error {
+			_, err := e.dev.CreateBuffer(webgpu.BufferDescriptor{Label: "bad", Size: 16, Usage: webgpu.BufferMapRead | webgpu.BufferStorage})
+			return err
+		})
+		if !errors.Is(err, webgpu.ErrValidation) {
+			return fmt.Errorf("got %v, want a validation error", err)
+		}
+		return nil
+	})
+	e.check("wrapper/write-read", func() error {
+		v := e.randF32(1001, 1)
+		b := e.f32("v", v)
+		got, err := e.readF32(b, len(v))
+		if err != nil {
+			return err
+		}
+		for i := range v {
+			if got[i] != v[i] {
+				return fmt.Errorf("[%d] = %v, want %v", i, got[i], v[i])
+			}
+		}
+		if err := e.dev.Queue.WriteBytes(b, 0, []byte{1, 2, 3}); err == nil {
+			return errors.New("unaligned write accepted")
+		}
+		return nil
+	})
+}
+
+func rmsnormRef(x, w []float32, T, n int, eps float64) []float64 {
+	y := make([]float64, T*n)
+	for t := 0; t < T; t++ {
+		var ss float64
+		for _, v := range x[t*n : (t+1)*n] {
+			ss += float64(v) * float64(v)
+		}
+		inv := 1 / math.Sqrt(ss/float64(n)+eps)
+		for i := 0; i < n; i++ {
+			y[t*n+i] = float64(w[i]) * inv * float64(x[t*n+i])
+		}
+	}
+	return y
+}
+
+func (e *env) floatTests() {
+	e.check("rmsnorm", func() error {
+		T, n := 3, 333
+		x, w := e.randF32(T*n, 3), e.randF32(n, 1)
+		xb, wb, yb := e.f32("x", x), e.f32("w", w), e.zeros("y", T*n)
+		if err := e.dispatch(shaders.RMSNorm, map[string]float64{"COLS": float64(n), "EPS": 1e-5, "WG": 128}, []*webgpu.Buffer{xb, wb, yb}, uint32(T), 1, 1); err != nil {
+			return err
+		}
+		got, err := e.readF32(yb, T*n)
+		if err != nil {
+			return err
+		}
+		return closeTo(got, rmsnormRef(x, w, T, n, 1e-5), nil, 1e-5)
+	})
+	for _, mode := range []int{0, 1, 2} {
+		e.check(fmt.Sprintf("matvec_f32/mode%d", mode), func() error {
+			rows, cols, T := 45, 77, 2
+			wrows := rows
+			if mode == 2 {
+				wrows = 2 * rows
+			}
+			w, x, y0 := e.randF32(wrows*cols, 1), e.randF32(T*cols, 1), e.randF32(T*rows, 1)
+			wb, xb, yb := e.f32("w", w), e.f32("x", x), e.f32("y", y0)
+			consts := map[string]float64{"COLS": float64(cols), "ROWS": float64(rows), "MODE": float64(mode), "RPW": 4, "WG": 64}
+			bx, by := shaders.MatvecWorkgroups(rows, 4)
+			if err := e.dispatch(shaders.MatvecF32, consts, []*webgpu.Buffer{wb, xb, yb}, bx, by, uint32(T)); err != nil {
+				return err
+			}
+			got, err := e.readF32(yb, T*rows)
+			if err != nil {
+				return err
+			}
+			dot := func(t, r int) (float64, float64) {
+				var s, m float64
+				for k := 0; k < cols; k++ {
+					p := float64(w[r*cols+k]) * float64(x[t*cols+k])
+					s += p
+					m += math.Abs(p)
+				}
+				return s, m
+			}
+			want, mag := make([]float64, T*rows), make([]float64, T*rows)
+			for t := 0; t < T; t++ {
+				for r := 0; r < rows; r++ {
+					i := t*rows + r
+					s, m := dot(t, r)
+					switch mode {
+					case 0:
+						want[i], mag[i] = s, m
+					case 1:
+						want[i], mag[i] = s+float64(y0[i]), m+math.Abs(float64(y0[i]))
+					case 2:
+						u, mu := dot(t, rows+r)
+						want[i] = silu(s) * u
+						mag[i] = 1.1*m*math.Abs(u) + math.Abs(silu(s))*mu
+					}
+				}
+			}
+			return closeTo(got, want, mag, 1e-5)
+		})
+	}
+	e.check("embed_f32", func() error {
+		vocab, dim := 50, 37
+		table := e.randF32(vocab*dim, 1)
+		toks := []uint32{3, 49, 0, 3}
+		tb, eb, xb := e.u32("tokens", toks), e.f32("table", table), e.zeros("x", len(toks)*dim)
+		if err := e.dispatch(shaders.EmbedF32, map[string]float64{"DIM": float64(dim)}, []*webgpu.Buffer{tb, eb, xb}, uint32((dim+63)/64), uint32(len(toks)), 1); err != nil {
+			return err
+		}
+		got, err := e.readF32(xb, len(toks)*dim)
+		if err != nil {
+			return err
+		}
+		want := make([]float64, 0, len(got))
+		for _, t := range toks {
+			want = append(want, f64s(table[int(t)*dim:(int(t)+1)*dim])...)
+		}
+		return exactly(got, want)
+	})
+	for _, b32 := range []bool{false, true} {
+		e.check(fmt.Sprintf("embed_q8/b32=%v", b32), func() error {
+			vocab, dim := 41, 70
+			w := e.randWeights(vocab, dim, b32, false)
+			toks := []uint32{40, 1, 7}
+			tb, wb, sb, xb := e.u32("tokens", toks), e.u32("table", pack(w.q)), e.buffer("s", w.scaleBytes), e.zeros("x", len(toks)*dim)
+			if err := e.dispatch(shaders.EmbedQ8, map[string]float64{"DIM": float64(dim), "BLOCK32": b2f(b32)}, []*webgpu.Buffer{tb, wb, sb, xb}, uint32((dim+63)/64), uint32(len(toks)), 1); err != nil {
+				return err
+			}
+			got, err := e.readF32(xb, len(toks)*dim)
+			if err != nil {
+				return err
+			}
+			var want []float64
+			for _, t := range toks {
+				for j := 0; j < dim; j++ {
+					s := w.scales[t]
+					if b32 {
+						s = w.scales[int(t)*w.g+j/32]
+					}
+					want = append(want, float64(float32(w.q[int(t)*w.kp+j])*s))
+				}
+			}
+			return exactly(got, want)
+		})
+	}
+	e.check("add", func() error {
+		n := 1000
+		x, y := e.randF32(n, 1), e.randF32(n, 1)
+		xb, yb := e.f32("x", x), e.f32("y", y)
+		if err := e.dispatch(shaders.Add, map[string]float64{"N": float64(n)}, []*webgpu.Buffer{xb, yb}, uint32((n+255)/256), 1, 1); err != nil {
+			return err
+		}
+		got, err := e.readF32(xb, n)
+		if err != nil {
+			return err
+		}
+		want := make([]float64, n)
+		for i := range want {
+			want[i] = float64(x[i] + y[i])
+		}
+		return exactly(got, want)
+	})
+	e.check("silu_mul", func() error {
+		T, h := 3, 300
+		gu := e.randF32(T*2*h, 2)
+		gb, ob := e.f32("gu", gu), e.zeros("out", T*h)
+		if err := e.dispatch(shaders.SiluMul, map[string]float64{"H": float64(h)}, []*webgpu.Buffer{gb, ob}, uint32((h+255)/256), uint32(T), 1); err != nil {
+			return err
+		}
+		got, err := e.readF32(ob, T*h)
+		if err != nil {
+			return err
+		}
+		want := make([]float64, T*h)
+		for t := 0; t < T; t++ {
+			for i := 0; i < h; i++ {
+				want[t*h+i] = silu(float64(gu[t*2*h+i])) * float64(gu[t*2*h+h+i])
+			}
+		}
+		return closeTo(got, want, nil, 1e-5)
+	})
+	e.check("softmax", func() error {
+		rows, n := 3, 517
+		x := e.randF32(rows*n, 3)
+		xb := e.f32("x", x)
+		if err := e.dispatch(shaders.Softmax, map[string]float64{"N": float64(n), "WG": 128}, []*webgpu.Buffer{xb}, uint32(rows), 1, 1); err != nil {
+			return err
+		}
+		got, err := e.readF32(xb, rows*n)
+		if err != nil {
+			return err
+		}
+		want := make([]float64, rows*n)
+		for r := 0; r < rows; r++ {
+			m := math.Inf(-1)
+			for _, v := range x[r*n : (r+1)*n] {
+				m = max(m, float64(v))
+			}
+			var s float64
+			for i := 0; i < n; i++ {
+				want[r*n+i] = math.Exp(float64(x[r*n+i]) - m)
+				s += want[r*n+i]
+			}
+			for i := 0; i < n; i++ {
+				want[r*n+i] /= s
+			}
+		}
+		return closeTo(got, want, nil, 1e-5)
+	})
+	e.check("rope_store", func() error { return e.testRope() })
+	for _, c := range []struct{ pos, T, chunk int }{{0, 1, 64}, {130, 1, 64}, {200, 1, 32}, {5, 7, 32}, {60, 9, 64}} {
+		e.check(fmt.Sprintf("attention/pos%d/T%d/chunk%d", c.pos, c.T, c.chunk), func() error { return e.testAttention(c.pos, c.T, c.chunk) })
+	}
+	e.check("argmax", func() error {
+		n := 3001
+		x := e.randF32(n, 1)
+		x[2000], x[777], x[2999] = 9, 9, 9 // ties: lowest index wins
+		xb, ob := e.f32("x", x), e.zeros("out", 2)
+		if err := e.dispatch(shaders.Argmax, map[string]float64{"N": float64(n), "OUT_INDEX": 1}, []*webgpu.Buffer{xb, ob}, 1, 1, 1); err != nil {
+			return err
+		}
+		got, err := e.readU32(ob, 2)
+		if err != nil {
+			return err
+		}
+		if got[1] != 777 || got[0] != 0 {
+			return fmt.Errorf("out = %v, want [0 777]", got)
+		}
+		return nil
+	})
+	e.check("sample", func() error { return e.testSample() })
+}
+
+func (e *env) testRope() error {
+	nh, nkv, hd, T, pos := 3, 1, 8, 2, 5
+	qdim, kvdim := nh*hd, nkv*hd
+	qkvw := qdim + 2*kvdim
+	ctxLen := 16
+	qkv := e.randF32(T*qkvw, 1)
+	inv := make([]float64, hd/2)
+	for i := range inv {
+		inv[i] = 1 / math.Pow(10000, float64(2*i)/float64(hd))
+	}
+	cs := make([]float32, 2*T*hd/2)
+	shaders.RopeTable(cs, inv, pos, T)
+	kc0 := e.randF32(ctxLen*kvdim, 1)
+	qb, cb, kb, vb := e.f32("qkv", qkv), e.f32("cs", cs), e.f32("k", kc0), e.f32("v", kc0)
+	step := e.uniform(shaders.Step{Pos: uint32(pos), NTokens: uint32(T)})
+	consts := map[string]float64{"N_HEADS": float64(nh), "N_KV_HEADS": float64(nkv), "HEAD_DIM": float64(hd)}
+	if err := e.dispatch(shaders.RopeStore, consts, []*webgpu.Buffer{qb, cb, kb, vb, step}, uint32((qkvw/2+63)/64), uint32(T), 1); err != nil {
+		return err
+	}
+	gq, err := e.readF32(qb, T*qkvw)
+	if err != nil {
+		return err
+	}
+	gk, err := e.readF32(kb, ctxLen*kvdim)
+	if err != nil {
+		return err
+	}
+	gv, err := e.readF32(vb, ctxLen*kvdim)
+	if err != nil {
+		return err
+	}
+	rot := func(v []float32, t int) []float64 {
+		out := make([]float64, len(v))
+		for h := 0; h < len(v); h += hd {
+			for i := 0; i < hd/2; i++ {
+				c, s := float64(cs[(t*hd/2+i)*2]), float64(cs[(t*hd/2+i)*2+1])
+				v0, v1 := float64(v[h+2*i]), float64(v[h+2*i+1])
+				out[h+2*i] = v0*c - v1*s
+				out[h+2*i+1] = v0*s + v1*c
+			}
+		}
+		return out
+	}
+	for t := 0; t < T; t++ {
+		row := qkv[t*qkvw : (t+1)*qkvw]
+		if err := closeTo(gq[t*qkvw:t*qkvw+qdim], rot(row[:qdim], t), nil, 1e-5); err != nil {
+			return fmt.Errorf("q token %d: %v", t, err)
+		}
+		p := pos + t
+		if err := closeTo(gk[p*kvdim:(p+1)*kvdim], rot(row[qdim:qdim+kvdim], t), nil, 1e-5); err != nil {
+			return fmt.Errorf("k token %d: %v", t, err)
+		}
+		if err := exactly(gv[p*kvdim:(p+1)*kvdim], f64s(row[qdim+kvdim:])); err != nil {
+			return fmt.Errorf("v token %d: %v", t, err)
+		}
+	}
+	// untouched rows stay
+	return exactly(gk[:pos*kvdim], f64s(kc0[:pos*kvdim]))
+}
+
+func (e *env) testAttention(pos, T, chunk int) error {
+	nh, nkv, hd := 4, 2, 20
+	qdim, kvdim := nh*hd, nkv*hd
+	qkvw := qdim + 2*kvdim
+	ctxLen := pos + T + 3
+	maxChunks := (ctxLen + chunk - 1) / chunk
+	qkv := e.randF32(T*qkvw, 1)
+	kc, vc := e.randF32(ctxLen*kvdim, 1), e.randF32(ctxLen*kvdim, 1)
+	qb, kb, vb := e.f32("qkv", qkv), e.f32("k", kc), e.f32("v", vc)
+	pb := e.zeros("part", T*nh*maxChunks*(hd+2))
+	ob := e.zeros("out", T*qdim)
+	step := e.uniform(shaders.Step{Pos: uint32(pos), NTokens: uint32(T)})
+	consts := map[string]float64{"N_HEADS": float64(nh), "N_KV_HEADS": float64(nkv), "HEAD_DIM": float64(hd), "CHUNK": float64(chunk), "MAX_CHUNKS": float64(maxChunks)}
+	nc := (pos + T + chunk - 1) / chunk
+	if err := e.dispatch(shaders.AttnPartial, consts, []*webgpu.Buffer{qb, kb, vb, pb, step}, uint32(nc), uint32(nh), uint32(T)); err != nil {
+		return err
+	}
+	rc := map[string]float64{"N_HEADS": float64(nh), "HEAD_DIM": float64(hd), "CHUNK": float64(chunk), "MAX_CHUNKS": float64(maxChunks)}
+	if err := e.dispatch(shaders.AttnReduce, rc, []*webgpu.Buffer{pb, ob, step}, uint32(nh), uint32(T), 1); err != nil {
+		return err
+	}
+	got, err := e.readF32(ob, T*qdim)
+	if err != nil {
+		return err
+	}
+	want, mag := make([]float64, T*qdim), make([]float64, T*qdim)
+	scale := 1 / math.Sqrt(float64(hd))
+	for t := 0; t < T; t++ {
+		p := pos + t
+		for h := 0; h < nh; h++ {
+			koff := (h / (nh / nkv)) * hd
+			att := make([]float64, p+1)
+			m := math.Inf(-1)
+			for j := range att {
+				var d float64
+				for i := 0; i < hd; i++ {
+					d += float64(qkv[t*qkvw+h*hd+i]) * float64(kc[j*kvdim+koff+i])
+				}
+				att[j] = d * scale
+				m = max(m, att[j])
+			}
+			var s float64
+			for j := range att {
+				att[j] = math.Exp(att[j] - m)
+				s += att[j]
+			}
+			for i := 0; i < hd; i++ {
+				var o, om float64
+				for j := range att {
+					o += att[j] / s * float64(vc[j*kvdim+koff+i])
+					om += att[j] / s * math.Abs(float64(vc[j*kvdim+koff+i]))
+				}
+				want[t*qdim+h*hd+i] = o
+				mag[t*qdim+h*hd+i] = om
+			}
+		}
+	}
+	return closeTo(got, want, mag, 1e-5)
+}
+
+func (e *env) testSample() error {
+	n := 3000
+	logits := e.randF32(n, 2)
+	logits[100], logits[2500] = 8, 8
+	lb, ob := e.f32("logits", logits), e.zeros("out", 1)
+	cases := []llama.SampleParams{
+		{Temperature: 0},
+		{Temperature: 0.8, TopK: 40},
+		{Temperature: 1, TopK: 1},
+		{Temperature: 0.7, TopP: 0.9},
+		{Temperature: 1.3, TopK: 200, TopP: 0.95},
+		{Temperature: 1, MinP: 0.05},
+		{Temperature: 1, TopK: 10, MinP: 0.3},
+		{Temperature: 1.5},
+		{Temperature: 3, TopP: 0.99}, // beyond CAP candidates: overflow
+	}
+	agree, total := 0, 0
+	for ci, p := range cases {
+		for k := 0; k < 6; k++ {
+			u := float32(e.rng.Float64())
+			step := e.uniform(shaders.Step{Temperature: p.Temperature, TopK: uint32(p.TopK), TopP: p.TopP, MinP: p.MinP, Rand: u})
+			if err := e.dispatch(shaders.Sample, map[string]float64{"N": float64(n), "CAP": 1024}, []*webgpu.Buffer{lb, ob, step}, 1, 1, 1); err != nil {
+				return err
+			}
+			got, err := e.readU32(ob, 1)
+			if err != nil {
+				return err
+			}
+			want := llama.SampleLogits(logits, p, u)
+			if got[0] == shaders.SampleOverflow {
+				if ci != len(cases)-1 {
+					return fmt.Errorf("%+v u=%v: overflow, want %d", p, u, want)
+				}
+				continue
+			}
+			if ci == len(cases)-1 {
+				return fmt.Errorf("%+v: got %d, want the overflow sentinel", p, got[0])
+			}
+			total++
+			if int(got[0]) == want {
+				agree++
+			} else if p.Temperature == 0 {
+				return fmt.Errorf("greedy: got %d, want %d", got[0], want)
+			} else {
+				fmt.Printf("     sample %+v u=%v: gpu %d, cpu %d\n", p, u, got[0], want)
+			}
+		}
+	}
+	// f32 sums on the GPU against float64 on the CPU: a draw can only
+	// differ when u lands within rounding of a boundary.
+	if agree < total-1 {
+		return fmt.Errorf("GPU and CPU sampling agree on %d of %d draws", agree, total)
+	}
+	return nil
+}
