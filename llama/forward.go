@@ -26,8 +26,9 @@ type State struct {
 	att    [][]float32
 	logits []float32 // (vocab) or (B, vocab) for EvalAll
 
-	xq []int8    // quantized activations (B, padded width)
-	xs []float32 // their scales (B, groups of 32)
+	xq   []int8    // quantized activations (B, padded width)
+	xs   []float32 // their scales (B, groups of 32)
+	xpad []float32 // f32 activations padded like int8 rows (B, padded width)
 
 	keyCache   [][]float32 // (layer)(positions, kv_dim)
 	valueCache [][]float32 // (layer)(positions, kv_dim)

@@ -45,6 +45,9 @@ func (m *Model) matmul(out, x []float32, w *Matrix) {
 	case m.quantAct:
 		xq, xs := m.s.quantize(x, T, w.Cols)
 		m.parallel(w.Rows, 16, func(_, lo, hi int) { matmulQ8Q8(out, xq, xs, w, T, lo, hi) })
+	case useAVX2:
+		xp := m.s.pad(x, T, w.Cols)
+		m.parallel(w.Rows, 16, func(_, lo, hi int) { matmulQ8F32AVX2(out, xp, w, T, lo, hi) })
 	default:
 		m.parallel(w.Rows, 16, func(_, lo, hi int) { matmulQ8F32(out, x, w, T, lo, hi) })
 	}
@@ -154,6 +157,37 @@ func matmulQ8F32(out, x []float32, w *Matrix, T, lo, hi int) {
 				sum += s * dotI8F32(wr[j0:j1], xt[j0:j1])
 			}
 			out[t*d+r] = sum
+		}
+	}
+}
+
+// pad copies x (T, n) into a reusable buffer with rows zero-padded to a
+// multiple of 32, as the int8 weight rows are.
+func (s *State) pad(x []float32, T, n int) []float32 {
+	stride := (n + qgroup - 1) / qgroup * qgroup
+	if cap(s.xpad) < T*stride {
+		s.xpad = make([]float32, T*stride)
+	}
+	xp := s.xpad[:T*stride]
+	for t := 0; t < T; t++ {
+		copy(xp[t*stride:], x[t*n:(t+1)*n])
+		clear(xp[t*stride+n : (t+1)*stride])
+	}
+	return xp
+}
+
+func matmulQ8F32AVX2(out, xp []float32, w *Matrix, T, lo, hi int) {
+	stride, d := w.Stride, w.Rows
+	groups := stride / qgroup
+	step := 4
+	if w.Groups == 1 {
+		step = 0
+	}
+	for r := lo; r < hi; r++ {
+		wr := w.Q[r*stride : (r+1)*stride]
+		sc := w.Scales[r*w.Groups : (r+1)*w.Groups]
+		for t := 0; t < T; t++ {
+			out[t*d+r] = dotQ8F32AVX2(&wr[0], &xp[t*stride], &sc[0], groups, step)
 		}
 	}
 }

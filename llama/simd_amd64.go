@@ -38,3 +38,9 @@ func dot4F32AVX2(w *float32, stride int, x *float32, n int, out *float32)
 //
 //go:noescape
 func dotQ8AVX2(w, x *int8, xs, ws *float32, groups, wsStep int) float32
+
+// dotQ8F32AVX2 returns Σ_g ws[g·wsStep/4]·Σ_{j<32} w[32g+j]·x[32g+j]: int8
+// weights times f32 activations (x padded to 32·groups with zeros).
+//
+//go:noescape
+func dotQ8F32AVX2(w *int8, x, ws *float32, groups, wsStep int) float32

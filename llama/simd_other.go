@@ -7,3 +7,5 @@ var useAVX2 = false
 func dotF32AVX2(a, b *float32, n int) float32                             { panic("unreachable") }
 func dot4F32AVX2(w *float32, stride int, x *float32, n int, out *float32) { panic("unreachable") }
 func dotQ8AVX2(w, x *int8, xs, ws *float32, groups, wsStep int) float32   { panic("unreachable") }
+
+func dotQ8F32AVX2(w *int8, x, ws *float32, groups, wsStep int) float32 { panic("unreachable") }

@@ -304,6 +304,21 @@ func TestSentinelsWrapped(t *testing.T) {
 	require.True(t, errors.Is(err, ErrNonFinite))
 }
 
+// cpuLoop runs f b.N times and also reports throughput per CPU second
+// ("cpu-MB/s"), which stays meaningful when other processes share the cores.
+func cpuLoop(b *testing.B, bytes int64, f func()) {
+	b.SetBytes(bytes)
+	b.ResetTimer()
+	start, n := cpuTime(), 0
+	for b.Loop() {
+		f()
+		n++
+	}
+	if d := cpuTime() - start; d > 0 {
+		b.ReportMetric(float64(bytes)*float64(n)/d.Seconds()/1e6, "cpu-MB/s")
+	}
+}
+
 func benchMatrix(b *testing.B) (x []float32, rows, cols int) {
 	rows, cols = 256, 4096
 	return randRow(rand.New(rand.NewPCG(1, 1)), rows*cols, 0.02), rows, cols
@@ -311,67 +326,61 @@ func benchMatrix(b *testing.B) (x []float32, rows, cols int) {
 
 func BenchmarkQuantizeChannel(b *testing.B) {
 	x, rows, cols := benchMatrix(b)
-	b.SetBytes(int64(4 * len(x)))
-	for b.Loop() {
+	cpuLoop(b, int64(4*len(x)), func() {
 		if _, _, err := QuantizeChannel(x, rows, cols); err != nil {
 			b.Fatal(err)
 		}
-	}
+	})
 }
 
 func BenchmarkQuantizeBlock32(b *testing.B) {
 	x, rows, cols := benchMatrix(b)
-	b.SetBytes(int64(4 * len(x)))
-	for b.Loop() {
+	cpuLoop(b, int64(4*len(x)), func() {
 		if _, _, err := QuantizeBlock32(x, rows, cols); err != nil {
 			b.Fatal(err)
 		}
-	}
+	})
 }
 
 func BenchmarkDequantizeChannel(b *testing.B) {
 	x, rows, cols := benchMatrix(b)
 	q, s, _ := QuantizeChannel(x, rows, cols)
-	b.SetBytes(int64(len(q)))
-	for b.Loop() {
+	cpuLoop(b, int64(len(q)), func() {
 		if _, err := DequantizeChannel(q, s, rows, cols); err != nil {
 			b.Fatal(err)
 		}
-	}
+	})
 }
 
 func BenchmarkDequantizeBlock32(b *testing.B) {
 	x, rows, cols := benchMatrix(b)
 	q, s, _ := QuantizeBlock32(x, rows, cols)
-	b.SetBytes(int64(len(q)))
-	for b.Loop() {
+	cpuLoop(b, int64(len(q)), func() {
 		if _, err := DequantizeBlock32(q, s, rows, cols); err != nil {
 			b.Fatal(err)
 		}
-	}
+	})
 }
 
 func BenchmarkDecodeQ8_0(b *testing.B) {
 	x, rows, cols := benchMatrix(b)
 	q, s, _ := QuantizeBlock32(x, rows, cols)
 	raw, _ := EncodeQ8_0(q, s, rows, cols)
-	b.SetBytes(int64(len(raw)))
-	for b.Loop() {
+	cpuLoop(b, int64(len(raw)), func() {
 		if _, _, err := DecodeQ8_0(raw, rows, cols); err != nil {
 			b.Fatal(err)
 		}
-	}
+	})
 }
 
 func BenchmarkF32ToF16(b *testing.B) {
 	x := randRow(rand.New(rand.NewPCG(1, 1)), 1<<16, 10)
-	b.SetBytes(int64(4 * len(x)))
 	var sink uint16
-	for b.Loop() {
+	cpuLoop(b, int64(4*len(x)), func() {
 		for _, v := range x {
 			sink ^= F32ToF16(v)
 		}
-	}
+	})
 	_ = sink
 }
 
@@ -381,10 +390,7 @@ func BenchmarkDecodeBF16LE(b *testing.B) {
 		raw[i] = byte(i * 7)
 	}
 	dst := make([]float32, 1<<16)
-	b.SetBytes(int64(len(raw)))
-	for b.Loop() {
-		DecodeBF16LE(dst, raw)
-	}
+	cpuLoop(b, int64(len(raw)), func() { DecodeBF16LE(dst, raw) })
 }
 
 // q8 is C's roundf followed by the ±127 clamp, for every float32 in range.

@@ -31,6 +31,13 @@ self.addEventListener('install', (e) => {
       await caches.delete(SHELL_CACHE);
       throw err;
     }
+    // The first page load ran before this worker controlled it: keep a copy
+    // of the catalog for offline visits (best effort, not part of the shell).
+    try {
+      const req = new Request(new URL('models.json', self.registration.scope), { cache: 'no-cache' });
+      const resp = await fetch(req);
+      if (resp.ok) await (await caches.open(DATA_CACHE)).put(req, resp);
+    } catch (err) { /* offline or no catalog */ }
   })());
 });
 
@@ -64,15 +71,17 @@ async function route(req, url) {
   const scope = new URL(self.registration.scope);
   const rel = url.pathname.startsWith(scope.pathname) ? url.pathname.slice(scope.pathname.length) : null;
   if (rel === 'models.json') return networkFirst(req);
-  const slash = url.pathname.lastIndexOf('/');
-  const dir = url.origin + url.pathname.slice(0, slash + 1), file = url.pathname.slice(slash + 1);
-  if (file === MANIFEST) return manifestRequest(req, dir);
-  if (file === SIG) return sigRequest(req, dir);
+  if (rel !== null && rel.startsWith('models/')) {
+    const slash = url.pathname.lastIndexOf('/');
+    const dir = url.origin + url.pathname.slice(0, slash + 1), file = url.pathname.slice(slash + 1);
+    if (file === MANIFEST) return manifestRequest(req, dir);
+    if (file === SIG) return sigRequest(req, dir);
+    if (file !== '') return shardRequest(req, dir, file);
+    return fetch(req);
+  }
   const cache = await caches.open(SHELL_CACHE);
   const hit = await cache.match(req, { ignoreSearch: req.mode === 'navigate' });
-  if (hit) return hit;
-  if (file !== '' && rel !== null && rel.startsWith('models/')) return shardRequest(req, dir, file);
-  return fetch(req);
+  return hit || fetch(req);
 }
 
 async function networkFirst(req) {

@@ -41,6 +41,10 @@ func BenchmarkEncode100KB(b *testing.B) {
 	b.Run("llama2-spm/one-word", func(b *testing.B) { benchEncode(b, spm, word) })
 	b.Run("gpt2-bpe/mixed", func(b *testing.B) { benchEncode(b, gpt2, text) })
 	b.Run("gpt2-bpe/one-word", func(b *testing.B) { benchEncode(b, gpt2, word) })
+	// Ten times the text must take about ten times as long.
+	word1M := strings.Repeat(word, 10)
+	b.Run("llama2-spm/one-word-1MB", func(b *testing.B) { benchEncode(b, spm, word1M) })
+	b.Run("gpt2-bpe/one-word-1MB", func(b *testing.B) { benchEncode(b, gpt2, word1M) })
 }
 
 func BenchmarkDecodeStream(b *testing.B) {

@@ -71,8 +71,10 @@ func FuzzParseLlama2C(f *testing.F) {
 }
 
 func FuzzParseHFJSON(f *testing.F) {
-	tj, cfg, gen := tinyHFByteLevel()
-	f.Add(tj, cfg, gen)
+	// Small seeds keep the fuzzer's input minimization fast.
+	f.Add([]byte(`{"added_tokens":[{"id":5,"content":"<|eot|>","special":true}],"pre_tokenizer":{"type":"ByteLevel"},`+
+		`"model":{"type":"BPE","vocab":{"Ġ":0,"h":1,"i":2,"Ġh":3,"Ġhi":4},"merges":["Ġ h","Ġh i"]}}`),
+		[]byte(`{"bos_token":"<|eot|>","eos_token":{"content":"<|eot|>"},"chat_template":"{{ bos_token }}"}`), []byte(`{"eos_token_id":[5]}`))
 	f.Add([]byte(`{"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2},"merges":["a b"],"byte_fallback":true}}`), []byte(`{"add_bos_token":false}`), []byte(nil))
 	f.Add([]byte(`{"model":{"type":"BPE","vocab":{"a":0},"merges":[["a","a"]]},"pre_tokenizer":{"type":"Metaspace","prepend_scheme":"first"}}`), []byte(nil), []byte(`{"eos_token_id":0}`))
 	f.Fuzz(func(t *testing.T, data, config, gen []byte) {

@@ -65,6 +65,10 @@ func tokenString(raw json.RawMessage) string {
 // fallback) or byte-level (GPT-2, Llama 3, SmolLM). config and genConfig are
 // the tokenizer_config.json and generation_config.json beside it (nil when
 // absent). file names the source in errors.
+//
+// Normalizers other than SentencePiece's space handling (Qwen2's NFC, for
+// one) are not applied, as in llama.cpp: text already in that form, which is
+// nearly all text, encodes the same.
 func ParseHFJSON(data, config, genConfig []byte, file string) (*bundle.Tokenizer, error) {
 	var h hfTokenizer
 	if err := json.Unmarshal(data, &h); err != nil {

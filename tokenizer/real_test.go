@@ -110,6 +110,7 @@ func TestLlamaCppVocabSPM(t *testing.T) {
 	for i, text := range texts {
 		got := tok.Encode(text, tokenizer.EncodeOptions{})
 		require.Equal(t, want[i], nilIfEmpty(got), "text %d %q", i, text)
+		require.Equal(t, text, tok.Decode(got), "decode %d", i)
 	}
 }
 

@@ -82,7 +82,7 @@ func (m *spModel) pieceToID(p string) int {
 // normalize applies sentencepiece's identity normalizer: malformed UTF-8
 // bytes become U+FFFD, optional removal of extra spaces, a dummy-prefix ▁ and
 // spaces escaped as ▁.
-func (m *spModel) normalize(text string, prefix bool) string {
+func (m *spModel) normalize(text string) string {
 	if m.removeExtra {
 		text = strings.Trim(text, " ")
 	}
@@ -91,7 +91,7 @@ func (m *spModel) normalize(text string, prefix bool) string {
 	}
 	var sb strings.Builder
 	sb.Grow(len(text) + len(text)/2 + 3)
-	if prefix && m.dummyPrefix {
+	if m.dummyPrefix {
 		sb.WriteString(spaceSymbol)
 	}
 	prevSpace := false
@@ -188,8 +188,8 @@ func (h *spHeap) pop() spPair {
 	return top
 }
 
-func (m *spModel) encode(out []int, text string, first bool) []int {
-	norm := m.normalize(text, first)
+func (m *spModel) encode(out []int, text string) []int {
+	norm := m.normalize(text)
 	if norm == "" {
 		return out
 	}

@@ -130,26 +130,27 @@ func (t *Tokenizer) Encode(text string, opt EncodeOptions) []int {
 	if opt.ParseSpecial {
 		m = t.parsed
 	}
-	afterSpecial := true // sentencepiece-style dummy prefix applies at the start and after special pieces
+	// Each run of text between special pieces is encoded on its own; as in
+	// llama.cpp, each gets SentencePiece's dummy prefix, since it starts the
+	// text or follows a special piece.
 	for len(text) > 0 {
 		start, end, id := m.find(text)
 		if start < 0 {
-			out = t.encodeText(out, text, afterSpecial)
+			out = t.encodeText(out, text)
 			break
 		}
 		if start > 0 {
-			out = t.encodeText(out, text[:start], afterSpecial)
+			out = t.encodeText(out, text[:start])
 		}
 		out = append(out, id)
-		afterSpecial = true
 		text = text[end:]
 	}
 	return out
 }
 
-func (t *Tokenizer) encodeText(out []int, text string, first bool) []int {
+func (t *Tokenizer) encodeText(out []int, text string) []int {
 	if t.spm != nil {
-		return t.spm.encode(out, text, first)
+		return t.spm.encode(out, text)
 	}
 	return t.bpe.encode(out, text)
 }

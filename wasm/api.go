@@ -158,7 +158,7 @@ func (r *Runtime) Load(ctx context.Context, o LoadOptions) (Info, error) {
 		if err != nil {
 			return Info{}, err
 		}
-		eng = yieldingEngine{cpu}
+		eng = yieldingEngine{cpu, new(time.Time)}
 		info.Backend = BackendCPU
 	}
 	cfg := *eng.Config()
@@ -277,14 +277,19 @@ func (r *Runtime) Generate(ctx context.Context, g GenerateOptions) (*llama.Resul
 	return sess.Generate(ctx, g.Prompt, g.Opts, g.OnText)
 }
 
-// yieldingEngine gives the JS event loop a turn after every CPU forward pass,
-// so that abort messages and streamed text get through while the CPU works.
-type yieldingEngine struct{ *llama.Model }
+// yieldingEngine gives the JS event loop a turn after a CPU forward pass
+// when 16 ms have passed since the last one, so that abort messages get
+// through while the CPU works (a timer turn costs a few ms: not every token).
+type yieldingEngine struct {
+	*llama.Model
+	last *time.Time
+}
 
 func (y yieldingEngine) Eval(ctx context.Context, tokens []int, pos int) ([]float32, error) {
 	l, err := y.Model.Eval(ctx, tokens, pos)
-	if err == nil {
+	if err == nil && time.Since(*y.last) > 16*time.Millisecond {
 		yieldJS(ctx)
+		*y.last = time.Now()
 	}
 	return l, err
 }

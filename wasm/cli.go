@@ -12,6 +12,7 @@ import (
 	"github.com/ember-llm/ember/llama"
 	"github.com/ember-llm/ember/scripts/bench/benchloop"
 	"github.com/ember-llm/ember/tokenizer"
+	"github.com/ember-llm/ember/webgpu/engine"
 )
 
 // The command-line mode talks to its host (scripts/generate, scripts/bench)
@@ -71,6 +72,8 @@ func runCLI(args []string) int {
 	stops := fs.String("stop", "", "stop strings as a JSON array")
 	bench := fs.Bool("bench", false, "benchmark instead of generating")
 	promptTokens := fs.Int("prompt-tokens", 128, "benchmark prompt length")
+	logits := fs.Int("logits", -1, "with -ids: print the logits of the prompt and of this many greedy steps (L lines)")
+	profile := fs.Int("profile", 0, "with -bench on WebGPU: time each dispatch of a decode step alone, this many times")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -94,6 +97,37 @@ func runCLI(args []string) int {
 		}
 		r.LoadMS = info.LoadMS
 		emit('B', r)
+		if ge, ok := eng.(*engine.Engine); ok && *profile > 0 {
+			ops, err := ge.Profile(ctx, *promptTokens+*n-1, *profile)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "error: profile:", err)
+				return 1
+			}
+			emit('P', ops)
+		}
+		rt.Unload()
+		return 0
+	}
+	if *logits >= 0 {
+		var prompt []int
+		if err := json.Unmarshal([]byte(*ids), &prompt); err != nil || len(prompt) == 0 {
+			fmt.Fprintln(os.Stderr, "error: -logits needs -ids with at least one id")
+			return 2
+		}
+		rt.mu.Lock()
+		eng := rt.eng
+		rt.mu.Unlock()
+		toks, pos := prompt, 0
+		for i := 0; i <= *logits; i++ {
+			l, err := eng.Eval(ctx, toks, pos)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "error:", err)
+				return 1
+			}
+			emit('L', l)
+			pos += len(toks)
+			toks = []int{llama.Argmax(l)}
+		}
 		rt.Unload()
 		return 0
 	}

@@ -233,6 +233,7 @@ async function loadModel(entry, note = "") {
     loaded = await Ember.create({
       model: entry.url,
       backend: params.get("backend") || "auto",
+      debug: params.has("debug"),
       onProgress: (p) => {
         if (seq === loadSeq) setProgress("loading", p.loaded, p.total, p.etaSeconds);
       },
@@ -252,7 +253,9 @@ async function loadModel(entry, note = "") {
   }
   engine = loaded;
   const info = engine.info() || {};
-  setProgress("done", Number(ui.progress.dataset.total || 0), Number(ui.progress.dataset.total || 0));
+  // A model read from IndexedDB may report no download progress at all.
+  const size = Number(ui.progress.dataset.total || 0) || Number(entry.bytes || 0);
+  setProgress("done", size, size);
   showBackend(info);
   ui.synthetic.hidden = !(info.synthetic || entry.source === "synthetic" || entry.synthetic);
   document.body.dataset.model = "ready";
@@ -273,11 +276,11 @@ ui.picker.addEventListener("change", () => {
 
 // ---- conversation ------------------------------------------------------------
 
-// turns: [{user, assistant, cost, els: [li, li]}]; cost is the tokens the turn
-// added to the context (from the engine's usage numbers).
+// turns: [{user, assistant, els: [li, li]}]. The engine's sliding window
+// drops the oldest turns when the conversation outgrows the context; the page
+// then stops sending them and greys them out.
 let turns = [];
 let firstKept = 0; // turns before this index no longer fit the context window
-let contextTokens = 0; // tokens of the conversation as of the last reply
 let generating = false;
 let stopped = false; // the user pressed Stop during this reply
 let chatID = 0; // New chat increments it; a reply to an older chat is dropped
@@ -299,30 +302,15 @@ function addMessage(role, text) {
   return { li, node };
 }
 
-// A rough token count for text the engine has not seen yet.
-function estimateTokens(text) {
-  return Math.ceil(new TextEncoder().encode(text).length / 3) + 8;
-}
-
-// Drops the oldest turns from what the model sees when the next request would
-// not fit the context window, and says so.
-function slideWindow(userText) {
-  const info = engine.info() || {};
-  const ctx = info.context_length || (info.config && info.config.context_length) || 0;
-  if (!ctx) return;
-  let need = contextTokens + estimateTokens(userText) + settings.max_tokens;
-  let dropped = 0;
-  while (need > ctx && firstKept < turns.length) {
-    const t = turns[firstKept];
-    need -= t.cost;
+// dropTurns marks the oldest turns still sent as dropped after the engine's
+// sliding window removed `messages` of their messages (user and assistant).
+function dropTurns(messages) {
+  const n = Math.min(Math.ceil(messages / 2), turns.length - firstKept);
+  for (const t of turns.slice(firstKept, firstKept + n)) {
     for (const el of t.els) el.classList.add("dropped");
-    firstKept++;
-    dropped++;
   }
-  if (dropped) {
-    contextTokens = Math.max(0, need - estimateTokens(userText) - settings.max_tokens);
-    noteWindow(firstKept);
-  }
+  firstKept += n;
+  noteWindow(firstKept);
 }
 
 function noteWindow(n) {
@@ -343,6 +331,18 @@ function conversation(userText) {
   return msgs;
 }
 
+// followReply keeps the growing reply in view, at most once a frame (a
+// layout per token would slow a fast model down).
+let scrollPending = false;
+function followReply(li) {
+  if (scrollPending) return;
+  scrollPending = true;
+  requestAnimationFrame(() => {
+    scrollPending = false;
+    li.scrollIntoView({ block: "end" });
+  });
+}
+
 async function send() {
   const text = ui.prompt.value;
   if (!text.trim() || !engine || generating) return;
@@ -351,12 +351,11 @@ async function send() {
   ui.prompt.value = "";
   generating = true;
   setBusy(true);
-  slideWindow(text);
   const messages = conversation(text);
   const userEl = addMessage("user", text);
   const reply = addMessage("assistant", "");
   reply.li.dataset.state = "streaming";
-  const turn = { user: text, assistant: "", cost: 0, els: [userEl.li, reply.li] };
+  const turn = { user: text, assistant: "", els: [userEl.li, reply.li] };
   const t0 = performance.now();
   let firstToken = 0;
   let pieces = 0;
@@ -383,7 +382,7 @@ async function send() {
         reply.node.appendData(piece);
         reply.li.dataset.pieces = String(pieces);
         turn.assistant += piece;
-        reply.li.scrollIntoView({ block: "end" });
+        followReply(reply.li);
       }
       if (choice.finish_reason) {
         finish = choice.finish_reason;
@@ -403,16 +402,11 @@ async function send() {
   reply.li.dataset.finish = finish || "";
   if (usage) {
     reply.li.dataset.completionTokens = String(usage.completion_tokens);
-    const total = usage.prompt_tokens + usage.completion_tokens;
-    turn.cost = Math.max(0, total - contextTokens);
-    contextTokens = total;
-  } else {
-    turn.cost = estimateTokens(text) + estimateTokens(turn.assistant);
-    contextTokens += turn.cost;
+    reply.li.dataset.promptTokens = String(usage.prompt_tokens);
   }
-  turns.push(turn);
   const ember = extra.ember || {};
-  if (ember.context_shifted || ember.truncated) noteWindow(Math.max(1, firstKept));
+  if (ember.truncated) dropTurns(ember.dropped_messages || 2);
+  turns.push(turn);
   showStats(usage, extra.timings, t0, firstToken, pieces, finish);
   ui.prompt.focus();
 }
@@ -445,7 +439,6 @@ function newChat() {
   chatID++;
   turns = [];
   firstKept = 0;
-  contextTokens = 0;
   ui.messages.replaceChildren();
   ui.emptyHint.hidden = false;
   ui.windowNotice.hidden = true;

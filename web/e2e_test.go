@@ -179,6 +179,28 @@ func browser(t *testing.T, webgpu bool) context.Context {
 	t.Cleanup(func() { cancelC(); cancelA() })
 	require.NoError(t, chromedp.Do(ctx), "start chromium")
 	go func() {
+		for ev, err := range chromedp.Events(ctx, runtime.ConsoleAPICalled) {
+			if err != nil {
+				return
+			}
+			var parts []string
+			for _, a := range ev.Args {
+				switch {
+				case a.Value != nil:
+					var s string
+					if json.Unmarshal(a.Value, &s) == nil {
+						parts = append(parts, s)
+					} else {
+						parts = append(parts, string(a.Value))
+					}
+				case a.Description != "":
+					parts = append(parts, a.Description)
+				}
+			}
+			logf(t, "[console.%s] %s", ev.Type, strings.Join(parts, " "))
+		}
+	}()
+	go func() {
 		for ev, err := range chromedp.Events(ctx, runtime.ExceptionThrown) {
 			if err != nil {
 				return
@@ -188,7 +210,7 @@ func browser(t *testing.T, webgpu bool) context.Context {
 				if d.Exception != nil && d.Exception.Description != "" {
 					msg = d.Exception.Description
 				}
-				t.Logf("[page exception] %s", msg)
+				logf(t, "[page exception] %s", msg)
 			}
 		}
 	}()
@@ -212,6 +234,9 @@ func waitFor(t *testing.T, ctx context.Context, what, cond string, timeout time.
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+cond+")"))
 		if err == nil && ok {
 			return
+		}
+		if failed, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.body?.dataset.model === "error"`)); failed {
+			t.Fatalf("the page failed while waiting for %s\npage state: %s", what, pageState(ctx))
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %v waiting for %s (%s)\npage state: %s", timeout, what, cond, pageState(ctx))
@@ -250,4 +275,10 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// logf logs from a goroutine that may outlive the test.
+func logf(t *testing.T, format string, args ...any) {
+	defer func() { recover() }() // "Log in goroutine after Test... has completed"
+	t.Logf(format, args...)
 }

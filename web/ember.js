@@ -121,6 +121,10 @@ class Engine {
   }
 
   _onMessage(msg) {
+    if (msg.type === "log") {
+      (console[msg.level] || console.log)("[ember worker]", msg.text);
+      return;
+    }
     if (msg.type === "fatal") {
       this._dead = new Error(msg.message);
       this._failAll(this._dead);
@@ -177,8 +181,8 @@ class Engine {
     });
   }
 
-  async _init(wasmURL, wasmExecURL) {
-    await this._request("init", { wasmURL, wasmExecURL });
+  async _init(wasmURL, wasmExecURL, forwardLogs) {
+    await this._request("init", { wasmURL, wasmExecURL, forwardLogs });
   }
 
   async _load({ backend, publicKey, onProgress }) {
@@ -384,6 +388,7 @@ export const Ember = {
    * options.publicKey: Ed25519 public key; unsigned or mis-signed manifests are refused.
    * options.workerURL, options.wasmURL, options.wasmExecURL: where the files are
    * (default: next to ember.js).
+   * options.debug: copy the worker's console output (Go's included) to the page's console.
    */
   async create(options = {}) {
     if (!options.model) throw new Error("Ember.create: options.model (the bundle URL) is required.");
@@ -395,6 +400,7 @@ export const Ember = {
       await engine._init(
         new URL(options.wasmURL || here("ember.wasm"), document.baseURI).href,
         new URL(options.wasmExecURL || here("wasm_exec.js"), document.baseURI).href,
+        !!options.debug,
       );
       await engine._load({
         backend: options.backend || "auto",

@@ -13,7 +13,8 @@ import (
 // built so that the logits of htmlToken dominate whatever the input (all
 // layers zero, so the residual stream is the constant embedding; the
 // classifier has a single non-zero row). A page that inserted model text as
-// HTML would run its script.
+// HTML would run its script. Its manifest source says "synthetic", so the
+// page must warn that the weights are not a trained model's.
 const (
 	htmlModel = "html-token"
 	htmlPiece = `<img src=x onerror="window.pwned=1"><script>window.pwned=2</script><b>bold</b>`
@@ -27,7 +28,7 @@ type htmlSource struct{ cfg bundle.Config }
 func newHTMLSource() *htmlSource {
 	return &htmlSource{cfg: bundle.Config{
 		Architecture: "llama", Dim: 64, HiddenDim: 128, NLayers: 1, NHeads: 4, NKVHeads: 4, HeadDim: 16,
-		VocabSize: htmlToken + 1, ContextLength: 1024, RopeTheta: 10000, NormEps: 1e-5,
+		VocabSize: htmlToken + 1, ContextLength: 384, RopeTheta: 10000, NormEps: 1e-5,
 		BOSTokenID: 1, EOSTokenIDs: []int{2},
 	}}
 }
@@ -82,6 +83,6 @@ func writeHTMLTokenBundle(dir string) error {
 	src := newHTMLSource()
 	tok, _ := src.Tokenizer()
 	_, err := convert.Convert(src, tok, convert.Options{Out: dir, Quant: bundle.SchemeQ8Channel,
-		Name: htmlModel, Source: "test bundle: every token is an HTML snippet"})
+		Name: htmlModel, Source: "synthetic test bundle: every token is an HTML snippet"})
 	return err
 }

@@ -7,7 +7,7 @@
 // replies; docs/EMBEDDING.md documents it too):
 //
 //   page → worker
-//     {type: "init", id, wasmURL, wasmExecURL}        start the Go program
+//     {type: "init", id, wasmURL, wasmExecURL, forwardLogs}  start the Go program
 //     {type: "load", id, baseURL, backend, publicKey} emberWasm.load
 //     {type: "generate", id, params}                  emberWasm.generate (params without onText)
 //     {type: "abort"}                                 emberWasm.abort (no reply)
@@ -19,6 +19,7 @@
 //     {type: "result", id, value}                     the request's resolved value
 //     {type: "error", id, message}                    the request failed (plain words)
 //     {type: "fatal", message}                        the Go program ended: every request fails
+//     {type: "log", level, text}                      console output, when init asked for it
 "use strict";
 
 let ready = null; // Promise of the started Go program's emberWasm
@@ -68,6 +69,22 @@ async function startGo(wasmURL, wasmExecURL) {
   throw new Error("The engine did not start within 30 seconds.");
 }
 
+// forwardLogs copies the worker's console output (Go's stdout and stderr
+// included) to the page, for debugging (Ember.create({debug: true})).
+function forwardLogs() {
+  for (const level of ["log", "info", "warn", "error"]) {
+    const orig = console[level].bind(console);
+    console[level] = (...args) => {
+      orig(...args);
+      try {
+        reply({ type: "log", level, text: args.map(String).join(" ") });
+      } catch {
+        // Not cloneable: the worker's own console still has it.
+      }
+    };
+  }
+}
+
 function reply(msg) {
   postMessage(msg);
 }
@@ -76,6 +93,7 @@ async function handle(msg) {
   const { id } = msg;
   switch (msg.type) {
     case "init": {
+      if (msg.forwardLogs) forwardLogs();
       if (!ready) ready = startGo(msg.wasmURL, msg.wasmExecURL);
       await ready;
       return true;

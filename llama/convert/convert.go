@@ -384,11 +384,39 @@ func rowErr(name string, x []float32, row int, err error) error {
 }
 
 func (c *converter) writeF16Scales(name string, rows, groups int, scales []uint16) error {
-	b := make([]byte, bundle.ByteLength(bundle.F16, []int{rows, groups}))
-	for i, s := range scales {
-		binary.LittleEndian.PutUint16(b[2*i:], s)
+	r := &f16Reader{s: scales, pad: len(scales)%2 == 1, bar: c.bar}
+	return c.write(bundle.TensorSpec{Name: name + bundle.ScaleSuffix, DType: bundle.F16, Shape: []int{rows, groups}}, r)
+}
+
+// f16Reader yields f16 scales as little-endian bytes without a byte copy of
+// them all (a 128k-vocabulary embedding has 16 Mi scales), then the two
+// zero bytes that pad an f16 tensor of odd length to 4 bytes.
+type f16Reader struct {
+	s   []uint16
+	pad bool
+	bar *progressBar
+}
+
+func (r *f16Reader) Read(p []byte) (int, error) {
+	n := 0
+	for len(r.s) > 0 && len(p)-n >= 2 {
+		binary.LittleEndian.PutUint16(p[n:], r.s[0])
+		r.s = r.s[1:]
+		n += 2
 	}
-	return c.writeBytes(bundle.TensorSpec{Name: name + bundle.ScaleSuffix, DType: bundle.F16, Shape: []int{rows, groups}}, b)
+	if len(r.s) == 0 && r.pad && len(p)-n >= 2 {
+		p[n], p[n+1] = 0, 0
+		r.pad = false
+		n += 2
+	}
+	if n == 0 && len(p) > 0 {
+		if len(r.s) > 0 || r.pad {
+			return 0, io.ErrShortBuffer
+		}
+		return 0, io.EOF
+	}
+	r.bar.add(int64(n))
+	return n, nil
 }
 
 // q8Tensor stores pre-quantized Q8_0 data: as-is for q8_block32, otherwise

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/binary"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -407,4 +408,20 @@ func TestQ8BlocksImport(t *testing.T) {
 	_, err := Convert(src, nil, Options{Out: filepath.Join(t.TempDir(), "b"), Quant: bundle.SchemeQ8Block32})
 	require.ErrorIs(t, err, ErrInput)
 	require.Contains(t, err.Error(), `tensor "layers.2.attention.wk.weight": row 2 group 1 has a NaN or infinite scale`)
+}
+
+func TestF16Reader(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 3, 40001} {
+		s := make([]uint16, n)
+		for i := range s {
+			s[i] = uint16(i*7 + 1)
+		}
+		got, err := io.ReadAll(&f16Reader{s: s, pad: n%2 == 1})
+		require.NoError(t, err)
+		want := quant.AppendU16LE([]byte{}, s)
+		if n%2 == 1 {
+			want = append(want, 0, 0)
+		}
+		require.Equal(t, want, got, n)
+	}
 }

@@ -193,3 +193,50 @@ func TestReadFloat32Range(t *testing.T) {
 	require.Error(t, f.ReadFloat32(name, 11000, make([]float32, 9)))
 	require.Error(t, f.ReadFloat32(name, -1, make([]float32, 1)))
 }
+
+// Version 1 (export.py version1_export): 256-byte header, then norms, then
+// f32 embeddings and matrices, then the classifier when not shared.
+func TestVersion1(t *testing.T) {
+	h := tinyHeader
+	h.Version, h.SharedClassifier = VersionF, false
+	hdr := make([]byte, HeaderBytes)
+	binary.LittleEndian.PutUint32(hdr, Magic)
+	binary.LittleEndian.PutUint32(hdr[4:], VersionF)
+	for i, v := range []int{h.Dim, h.HiddenDim, h.NLayers, h.NHeads, h.NKVHeads, h.VocabSize, h.SeqLen} {
+		binary.LittleEndian.PutUint32(hdr[8+4*i:], uint32(v))
+	}
+	hd := h.Dim / h.NHeads
+	kv := h.NKVHeads * hd
+	// Each tensor is filled with its index in file order.
+	counts := []int{}
+	for range 2 * h.NLayers {
+		counts = append(counts, h.Dim) // attention norms, then ffn norms
+	}
+	counts = append(counts, h.Dim, h.VocabSize*h.Dim)
+	for _, n := range []int{h.Dim * h.Dim, h.Dim * kv, h.Dim * kv, h.Dim * h.Dim, h.Dim * h.HiddenDim, h.Dim * h.HiddenDim, h.Dim * h.HiddenDim} {
+		for range h.NLayers {
+			counts = append(counts, n)
+		}
+	}
+	counts = append(counts, h.VocabSize*h.Dim)
+	var buf bytes.Buffer
+	buf.Write(hdr)
+	for k, n := range counts {
+		for range n {
+			binary.Write(&buf, binary.LittleEndian, float32(k))
+		}
+	}
+	data := buf.Bytes()
+	f, err := New(bytes.NewReader(data), int64(len(data)), "v1.bin")
+	require.NoError(t, err)
+	require.Equal(t, h, f.Header)
+	for name, want := range map[string]float32{
+		bundle.LayerTensor(1, bundle.AttnNorm): 1, bundle.LayerTensor(0, bundle.FFNNorm): 2, bundle.FinalNorm: 4,
+		bundle.TokEmbeddings: 5, bundle.LayerTensor(1, bundle.WK): 9, bundle.LayerTensor(0, bundle.W3): 18, bundle.Output: 20,
+	} {
+		x, err := f.Float32(name)
+		require.NoError(t, err)
+		require.Equal(t, want, x[0], name)
+		require.Equal(t, want, x[len(x)-1], name)
+	}
+}

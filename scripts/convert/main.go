@@ -84,8 +84,7 @@ func run(args []string) error {
 		opts.Name, opts.Source = "synthetic-"+*synthetic, "synthetic"
 	} else {
 		src, err = convert.Open(*in)
-		opts.Name = strings.TrimSuffix(filepath.Base(filepath.Clean(*in)), filepath.Ext(*in))
-		opts.Source = filepath.Base(filepath.Clean(*in))
+		opts.Name, opts.Source = modelName(*in), filepath.Base(filepath.Clean(*in))
 	}
 	if err != nil {
 		return err
@@ -175,4 +174,17 @@ func removeTempOnInterrupt(out string) (stop func()) {
 		os.Exit(130)
 	}()
 	return func() { signal.Stop(ch); close(ch) }
+}
+
+// modelName is the manifest name for an input path: its base name without a
+// checkpoint extension (a HuggingFace directory such as Llama-3.2-1B keeps
+// its dots).
+func modelName(in string) string {
+	base := filepath.Base(filepath.Clean(in))
+	for _, ext := range []string{".gguf", ".bin", ".safetensors"} {
+		if len(base) > len(ext) && strings.EqualFold(base[len(base)-len(ext):], ext) {
+			return base[:len(base)-len(ext)]
+		}
+	}
+	return base
 }

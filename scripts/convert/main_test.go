@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ember-llm/ember/llama/bundle"
+	"github.com/ember-llm/ember/llama/hffixture"
 	"github.com/stretchr/testify/require"
 )
 
@@ -83,4 +84,40 @@ func TestUsageErrors(t *testing.T) {
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	require.Empty(t, entries)
+}
+
+func TestModelName(t *testing.T) {
+	for in, want := range map[string]string{
+		"/m/stories260K.bin": "stories260K", "x/Llama-3.2-1B/": "Llama-3.2-1B", "tiny.GGUF": "tiny", "model": "model",
+	} {
+		require.Equal(t, want, modelName(in), in)
+	}
+}
+
+// Input kind is detected from the path: .gguf, an HF directory, llama2.c.
+func TestDetectInputs(t *testing.T) {
+	dir := t.TempDir()
+	hf := filepath.Join(dir, "hf-model")
+	_, err := hffixture.Write(hf, hffixture.Tiny(), 1)
+	require.NoError(t, err)
+	out := filepath.Join(dir, "from-hf")
+	require.NoError(t, run([]string{"-in", hf, "-out", out, "-quant", "q8_block32"}))
+	require.NoError(t, run([]string{"-verify", out}))
+	b, err := bundle.Open(out)
+	require.NoError(t, err)
+	require.Equal(t, "hf-model", b.Manifest.Name)
+
+	m := models(t)
+	out = filepath.Join(dir, "from-gguf")
+	require.NoError(t, run([]string{"-in", filepath.Join(m, "stories260K.gguf"), "-out", out, "-quant", "f32"}))
+	require.NoError(t, run([]string{"-verify", out}))
+	b, err = bundle.Open(out)
+	require.NoError(t, err)
+	require.Len(t, b.Manifest.Tokenizer.Pieces, 512, "the GGUF's own tokenizer")
+
+	// A llama2.c checkpoint without -tokenizer: a clear error, nothing written.
+	err = run([]string{"-in", filepath.Join(m, "stories260K.bin"), "-out", filepath.Join(dir, "x")})
+	require.ErrorContains(t, err, "-tokenizer")
+	_, err = os.Stat(filepath.Join(dir, "x"))
+	require.True(t, os.IsNotExist(err))
 }

@@ -43,7 +43,7 @@ type Options struct {
 
 // Progress is a snapshot of a model download.
 type Progress struct {
-	Shard       int    // the shard that advanced
+	Shard       int    // the shard that advanced; -1 for Open's report of the shards already stored
 	File        string // its file name
 	ShardDone   int64
 	ShardTotal  int64
@@ -62,6 +62,9 @@ type Loader struct {
 	Offline bool
 	// Persisted reports navigator.storage.persist()'s answer.
 	Persisted bool
+	// StoreErr says why the shard store could not be opened; the model then
+	// loads without being kept.
+	StoreErr error
 
 	store *Store
 	opt   Options
@@ -98,11 +101,15 @@ func Open(ctx context.Context, baseURL string, opt Options) (*bundle.Manifest, *
 	}
 	l := &Loader{URL: resolveURL(baseURL), opt: opt, sem: make(chan struct{}, opt.Parallel), jobs: map[int]*job{}}
 	if !opt.NoStore {
-		st, err := OpenStore(ctx, opt.DBName)
-		if err != nil {
-			return nil, nil, err
+		// Without a usable IndexedDB (Deno, some private modes) the model still
+		// loads, verified, but is not kept.
+		if st, err := OpenStore(ctx, opt.DBName); err == nil {
+			l.store = st
+		} else if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		} else {
+			l.StoreErr = err
 		}
-		l.store = st
 	}
 	fail := func(err error) (*bundle.Manifest, *Loader, error) {
 		l.Close()
@@ -169,6 +176,9 @@ func Open(ctx context.Context, baseURL string, opt Options) (*bundle.Manifest, *
 		}
 	}
 	l.listenServiceWorker()
+	if stored := m.TotalBytes() - missing; stored > 0 && opt.Progress != nil && l.store != nil {
+		opt.Progress(Progress{Shard: -1, Done: stored, Total: m.TotalBytes()})
+	}
 	return m, l, nil
 }
 
@@ -285,7 +295,7 @@ func (l *Loader) Shard(ctx context.Context, i int, progress func(bytes int64)) (
 // in memory.
 func (l *Loader) Download(ctx context.Context) error {
 	if l.store == nil {
-		return errors.New("shards: Download needs the shard store")
+		return fmt.Errorf("shards: Download needs the shard store (%v)", l.StoreErr)
 	}
 	var jobs []*job
 	for i := range l.Manifest.Shards {
@@ -496,7 +506,6 @@ func (l *Loader) fetchShard(ctx context.Context, i int) (js.Value, error) {
 		swStored = headers.Call("get", "X-Ember-Verified").String() == s.SHA256 && headers.Call("get", "X-Ember-Stored").String() == "1"
 		n, err := pump(ctx, resp.Get("body"), buf, got, func(total int64) { l.report(i, total) })
 		got = n
-		println("DEBUG attempt", attempt, "status", status, "got", got, "err", fmt.Sprint(err))
 		if errors.Is(err, errTooLong) {
 			return js.Undefined(), fmt.Errorf("shard %s: %w: the server sent more than the manifest's %d bytes", s.File, bundle.ErrChecksum, s.Bytes)
 		}

@@ -31,7 +31,7 @@ $("ask").onclick = async () => {
     const stream = await engine.chat.completions.create({
       messages: [{ role: "user", content: $("question").value }],
       stream: true,
-      max_tokens: 200,
+      max_tokens: 120,
       temperature: 0.7,
       signal: controller.signal,
     });

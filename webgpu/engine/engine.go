@@ -45,19 +45,20 @@ type Options struct {
 // fit the device.
 var ErrTooLarge = errors.New("engine: the model does not fit this GPU")
 
-const (
-	attnChunk    = 128 // attn_partial's CHUNK (workgroup size)
-	defaultBatch = 256
-)
+const defaultBatch = 256
 
 // Engine is the WebGPU forward pass. It is not safe for concurrent use.
 type Engine struct {
-	dev     *webgpu.Device
-	cfg     bundle.Config // ContextLength is the allocated KV capacity
-	q8      bool
-	dot     shaders.Int8Dot
-	batch   int // max tokens per pass
-	gpuSize int64
+	dev   *webgpu.Device
+	cfg   bundle.Config // ContextLength is the allocated KV capacity
+	q8    bool
+	dot   shaders.Int8Dot
+	batch int // max tokens per pass
+	// cpu: the adapter is a software rasterizer (SwiftShader, llvmpipe),
+	// where large workgroups with barriers are slow: use small ones.
+	cpu       bool
+	attnChunk int // attn_partial's CHUNK (its workgroup size)
+	gpuSize   int64
 
 	bufs    []*webgpu.Buffer
 	modules map[string]*webgpu.ShaderModule
@@ -74,6 +75,7 @@ type Engine struct {
 	tokArr    js.Value // Uint32Array(batch) staging of token ids
 	tokBytes  js.Value // Uint8Array view of tokArr
 	lists     map[string]js.Value
+	opLists   map[string][]int32
 	funcs     jsbridge.Funcs
 	tokStage  []uint32
 	logitsBuf []float32
@@ -86,11 +88,22 @@ func Load(ctx context.Context, dev *webgpu.Device, m *bundle.Manifest, src Shard
 		return nil, err
 	}
 	c := m.Config
-	if c.HeadDim%2 != 0 || c.HeadDim > 4*attnChunk || c.NKVHeads == 0 || c.NHeads%c.NKVHeads != 0 {
+	if c.HeadDim%2 != 0 || c.HeadDim > 512 || c.NKVHeads == 0 || c.NHeads%c.NKVHeads != 0 {
 		return nil, fmt.Errorf("engine: unsupported attention shape (head_dim %d, %d heads, %d kv heads)", c.HeadDim, c.NHeads, c.NKVHeads)
 	}
-	e := &Engine{dev: dev, cfg: c, modules: map[string]*webgpu.ShaderModule{}, pipeIdx: map[string]int{}, lists: map[string]js.Value{}}
+	e := &Engine{dev: dev, cfg: c, modules: map[string]*webgpu.ShaderModule{}, pipeIdx: map[string]int{}, lists: map[string]js.Value{}, opLists: map[string][]int32{}}
 	e.cfg.EOSTokenIDs = append([]int(nil), c.EOSTokenIDs...)
+	if a := dev.Adapter; a != nil {
+		inf := strings.ToLower(a.Info.String())
+		e.cpu = a.Info.IsFallback || strings.Contains(inf, "swiftshader") || strings.Contains(inf, "llvmpipe") || strings.Contains(inf, "lavapipe")
+	}
+	e.attnChunk = 128
+	if e.cpu {
+		e.attnChunk = 32
+		for e.attnChunk*4 < c.HeadDim {
+			e.attnChunk *= 2
+		}
+	}
 	defer func() {
 		if err != nil {
 			e.Close()
@@ -196,7 +209,7 @@ func Load(ctx context.Context, dev *webgpu.Device, m *bundle.Manifest, src Shard
 		return nil, fmt.Errorf("%w: one position of the KV cache exceeds the storage binding limit", ErrTooLarge)
 	}
 	e.cfg.ContextLength = capCtx
-	maxChunks := (capCtx + attnChunk - 1) / attnChunk
+	maxChunks := (capCtx + e.attnChunk - 1) / e.attnChunk
 	batch := opt.MaxBatch
 	if batch <= 0 {
 		batch = defaultBatch
@@ -385,6 +398,7 @@ func Load(ctx context.Context, dev *webgpu.Device, m *bundle.Manifest, src Shard
 		e.lists[name] = e.jsList(body[pf])
 		e.lists[name+"+logits"] = e.jsList(body[pf], head[pf], readLogits)
 		e.lists[name+"+argmax"] = e.jsList(body[pf], head[pf], argmax, readOut)
+		e.opLists[name+"+argmax"] = concat(body[pf], head[pf], argmax, readOut)
 		if sampleErr == nil {
 			e.lists[name+"+sample"] = e.jsList(body[pf], head[pf], sample, readOut)
 		}

@@ -76,14 +76,22 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-// workgroup size of the matvec kernels: enough threads to cover a row in
-// 16-byte steps (q8) or 4-byte steps (f32), between 32 and 256.
-func matvecWG(steps int) float64 {
+// matvecWG is the workgroup size of the matvec kernels: enough threads to
+// cover a row in one step, between 32 and 256; 32 on a software adapter.
+func (g *graph) matvecWG(steps int) float64 {
 	wg := 32
-	for wg < 256 && wg < steps {
+	for !g.e.cpu && wg < 256 && wg < steps {
 		wg *= 2
 	}
 	return float64(wg)
+}
+
+// wg is the workgroup size of the per-token reductions (rmsnorm, argmax).
+func (g *graph) wg() float64 {
+	if g.e.cpu {
+		return 32
+	}
+	return 256
 }
 
 // matmul appends y = W·in for every chunk of mat. mode: 0 store, 1 add, 2
@@ -112,7 +120,7 @@ func (g *graph) matmul(mat *matrix, mode int, prefill bool, z dim, in []bufferRe
 			bx, by := shaders.MatvecWorkgroups(rows, 4)
 			err := g.add(shaders.MatvecQ8, map[string]float64{
 				"COLS": float64(mat.cols), "ROWS": float64(rows), "BLOCK32": b2f(mat.block), "MODE": float64(mode),
-				"RPW": 4, "WG": matvecWG(int(mat.rowBytes / 16)), "Y_STRIDE": float64(yStride), "Y_OFFSET": float64(ch.row0),
+				"RPW": 4, "WG": g.matvecWG(int(mat.rowBytes / 16)), "Y_STRIDE": float64(yStride), "Y_OFFSET": float64(ch.row0),
 			}, cnst(int(bx)), cnst(int(by)), z, ch.w, ch.s, in[0], in[1], y)
 			if err != nil {
 				return err
@@ -121,7 +129,7 @@ func (g *graph) matmul(mat *matrix, mode int, prefill bool, z dim, in []bufferRe
 			bx, by := shaders.MatvecWorkgroups(rows, 4)
 			err := g.add(shaders.MatvecF32, map[string]float64{
 				"COLS": float64(mat.cols), "ROWS": float64(rows), "MODE": float64(mode), "RPW": 4,
-				"WG": matvecWG(mat.cols), "X_STRIDE": float64(xStride), "Y_STRIDE": float64(yStride), "Y_OFFSET": float64(ch.row0),
+				"WG": g.matvecWG(mat.cols / 4), "X_STRIDE": float64(xStride), "Y_STRIDE": float64(yStride), "Y_OFFSET": float64(ch.row0),
 			}, cnst(int(bx)), cnst(int(by)), z, ch.w, in[0], y)
 			if err != nil {
 				return err
@@ -153,14 +161,15 @@ func (g *graph) layer(l int, prefill bool, wqkv, wo, w13, w2 *matrix, attnNorm, 
 	eps := c.NormEps
 	qdim, kvd, hid := c.QDim(), c.KVDim(), c.HiddenDim
 	qkvW := qdim + 2*kvd
+	attnChunk := e.attnChunk
 	maxChunks := (c.ContextLength + attnChunk - 1) / attnChunk
 	q8 := []bufferRef{e.aq, e.as}
 	norm := func(w bufferRef) error {
 		if e.q8 {
-			return g.add(shaders.RMSNormQ8, map[string]float64{"COLS": float64(c.Dim), "EPS": eps},
+			return g.add(shaders.RMSNormQ8, map[string]float64{"COLS": float64(c.Dim), "EPS": eps, "WG": g.wg()},
 				perToken, cnst(1), cnst(1), e.x, w, e.aq, e.as)
 		}
-		return g.add(shaders.RMSNorm, map[string]float64{"COLS": float64(c.Dim), "EPS": eps},
+		return g.add(shaders.RMSNorm, map[string]float64{"COLS": float64(c.Dim), "EPS": eps, "WG": g.wg()},
 			perToken, cnst(1), cnst(1), e.x, w, e.xb)
 	}
 	in := func(f32 bufferRef) []bufferRef {
@@ -187,12 +196,12 @@ func (g *graph) layer(l int, prefill bool, wqkv, wo, w13, w2 *matrix, attnNorm, 
 		func() error {
 			return g.add(shaders.AttnPartial, map[string]float64{
 				"N_HEADS": float64(c.NHeads), "N_KV_HEADS": float64(c.NKVHeads), "HEAD_DIM": float64(c.HeadDim),
-				"CHUNK": attnChunk, "MAX_CHUNKS": float64(maxChunks),
-			}, dim{dimCeilPos, attnChunk}, cnst(c.NHeads), perToken, e.qkv, e.kc[l], e.vc[l], e.part, e.step)
+				"CHUNK": float64(attnChunk), "MAX_CHUNKS": float64(maxChunks),
+			}, dim{dimCeilPos, int32(attnChunk)}, cnst(c.NHeads), perToken, e.qkv, e.kc[l], e.vc[l], e.part, e.step)
 		},
 		func() error {
 			return g.add(shaders.AttnReduce, map[string]float64{
-				"N_HEADS": float64(c.NHeads), "HEAD_DIM": float64(c.HeadDim), "CHUNK": attnChunk, "MAX_CHUNKS": float64(maxChunks),
+				"N_HEADS": float64(c.NHeads), "HEAD_DIM": float64(c.HeadDim), "CHUNK": float64(attnChunk), "MAX_CHUNKS": float64(maxChunks),
 			}, cnst(c.NHeads), perToken, cnst(1), e.part, e.ao, e.step)
 		},
 		func() error { return quant(e.ao, qdim) },
@@ -232,10 +241,10 @@ func (g *graph) head(out *matrix, finalNorm bufferRef, prefill bool) ([]int32, e
 	}
 	var err error
 	if e.q8 {
-		err = g.add(shaders.RMSNormQ8, map[string]float64{"COLS": float64(c.Dim), "EPS": c.NormEps},
+		err = g.add(shaders.RMSNormQ8, map[string]float64{"COLS": float64(c.Dim), "EPS": c.NormEps, "WG": g.wg()},
 			cnst(1), cnst(1), cnst(1), src, finalNorm, e.aq, e.as)
 	} else {
-		err = g.add(shaders.RMSNorm, map[string]float64{"COLS": float64(c.Dim), "EPS": c.NormEps},
+		err = g.add(shaders.RMSNorm, map[string]float64{"COLS": float64(c.Dim), "EPS": c.NormEps, "WG": g.wg()},
 			cnst(1), cnst(1), cnst(1), src, finalNorm, e.xb)
 	}
 	if err != nil {
@@ -253,7 +262,7 @@ func (g *graph) head(out *matrix, finalNorm bufferRef, prefill bool) ([]int32, e
 
 func (g *graph) argmax() ([]int32, error) {
 	e := g.e
-	err := g.add(shaders.Argmax, map[string]float64{"N": float64(e.cfg.VocabSize)}, cnst(1), cnst(1), cnst(1), e.logits, e.out)
+	err := g.add(shaders.Argmax, map[string]float64{"N": float64(e.cfg.VocabSize), "WG": g.wg()}, cnst(1), cnst(1), cnst(1), e.logits, e.out)
 	return g.take(), err
 }
 
@@ -307,6 +316,23 @@ return function run(ops, T, pos, temp, topK, topP, minP, rnd) {
   q.submit([enc.finish()]);
 };`
 
+// jsTables returns JS arrays of the buffers, pipelines and bind groups.
+func (e *Engine) jsTables() (bufs, pipes, groups js.Value) {
+	bufs = js.Global().Get("Array").New()
+	for _, b := range e.bufs {
+		bufs.Call("push", b.JS())
+	}
+	pipes = js.Global().Get("Array").New()
+	for _, p := range e.pipes {
+		pipes.Call("push", p.JS())
+	}
+	groups = js.Global().Get("Array").New()
+	for _, g := range e.groups {
+		groups.Call("push", g.JS())
+	}
+	return
+}
+
 func (e *Engine) makeRunner() error {
 	c := &e.cfg
 	half := c.HeadDim / 2
@@ -319,18 +345,7 @@ func (e *Engine) makeRunner() error {
 	e.tokArr = js.Global().Get("Uint32Array").New(e.batch)
 	e.tokBytes = js.Global().Get("Uint8Array").New(e.tokArr.Get("buffer"))
 	e.logitsBuf = make([]float32, c.VocabSize)
-	bufs := js.Global().Get("Array").New()
-	for _, b := range e.bufs {
-		bufs.Call("push", b.JS())
-	}
-	pipes := js.Global().Get("Array").New()
-	for _, p := range e.pipes {
-		pipes.Call("push", p.JS())
-	}
-	groups := js.Global().Get("Array").New()
-	for _, g := range e.groups {
-		groups.Call("push", g.JS())
-	}
+	bufs, pipes, groups := e.jsTables()
 	mk, err := jsbridge.New(js.Global().Get("Function"), "device", "bufs", "pipes", "groups", "stepBuf", "tokBuf", "csBuf",
 		"tokArr", "csTable", "csRow", runnerJS)
 	if err != nil {
@@ -342,4 +357,77 @@ func (e *Engine) makeRunner() error {
 	}
 	e.run = run
 	return nil
+}
+
+// profileJS times each op of a list alone: reps copies of the dispatch in one
+// command buffer, waiting for the queue, so the figure includes the
+// per-dispatch cost (barriers, launch) that a real pass pays.
+const profileJS = `
+const d = (k, a, T, pos) => k === 0 ? a : k === 1 ? T : k === 2 ? Math.ceil(T / a) : Math.ceil((pos + T) / a);
+return async function profile(ops, T, pos, reps) {
+  const out = [];
+  const q = device.queue;
+  for (let i = 0; i < ops.length; i += 8) {
+    const p = ops[i];
+    if (p < 0) { out.push(-1); continue; }
+    const t0 = performance.now();
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    pass.setPipeline(pipes[p]);
+    pass.setBindGroup(0, groups[ops[i + 1]]);
+    for (let r = 0; r < reps; r++) {
+      pass.dispatchWorkgroups(d(ops[i + 2], ops[i + 3], T, pos), d(ops[i + 4], ops[i + 5], T, pos), d(ops[i + 6], ops[i + 7], T, pos));
+    }
+    pass.end();
+    q.submit([enc.finish()]);
+    await q.onSubmittedWorkDone();
+    out.push((performance.now() - t0) / reps);
+  }
+  return out;
+};`
+
+// OpProfile is the measured time of one op of a pass.
+type OpProfile struct {
+	Kernel string  // pipeline label (kernel and override constants)
+	MS     float64 // milliseconds per dispatch
+}
+
+// Profile times every dispatch of a decode pass (T = 1 at position pos, with
+// greedy sampling) one at a time, reps times each.
+func (e *Engine) Profile(ctx context.Context, pos, reps int) ([]OpProfile, error) {
+	list, ok := e.opLists["decode+argmax"]
+	if !ok {
+		return nil, fmt.Errorf("engine: no decode pass")
+	}
+	bufs, pipes, groups := e.jsTables()
+	mk, err := jsbridge.New(js.Global().Get("Function"), "device", "bufs", "pipes", "groups", profileJS)
+	if err != nil {
+		return nil, err
+	}
+	prof, err := jsbridge.Invoke(mk, e.dev.JS(), bufs, pipes, groups)
+	if err != nil {
+		return nil, err
+	}
+	v, err := jsbridge.Await(ctx, prof.Invoke(e.jsList(list), 1, pos, reps))
+	if err != nil {
+		return nil, err
+	}
+	var out []OpProfile
+	for i := 0; i < v.Length(); i++ {
+		p := list[i*opLen]
+		name := "copy"
+		if p >= 0 {
+			name = e.pipes[p].Label
+		}
+		out = append(out, OpProfile{Kernel: name, MS: v.Index(i).Float()})
+	}
+	return out, nil
+}
+
+func concat(parts ...[]int32) []int32 {
+	var all []int32
+	for _, p := range parts {
+		all = append(all, p...)
+	}
+	return all
 }

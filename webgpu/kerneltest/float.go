@@ -402,6 +402,9 @@ func (e *env) testSample() error {
 	for ci, p := range cases {
 		for k := 0; k < 6; k++ {
 			u := float32(e.rng.Float64())
+			if *verbose {
+				fmt.Printf("     sample %+v u=%v\n", p, u)
+			}
 			step := e.uniform(shaders.Step{Temperature: p.Temperature, TopK: uint32(p.TopK), TopP: p.TopP, MinP: p.MinP, Rand: u})
 			if err := e.dispatch(shaders.Sample, map[string]float64{"N": float64(n), "CAP": 1024}, []*webgpu.Buffer{lb, ob, step}, 1, 1, 1); err != nil {
 				return err

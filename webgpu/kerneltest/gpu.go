@@ -44,9 +44,16 @@ func (e *env) pipeline(name string, consts map[string]float64) (*webgpu.ComputeP
 		e.layouts[name] = bgl
 		e.plays[name] = pl
 	}
+	pkey := mkey + describe(consts)
+	if p, ok := e.pipes[pkey]; ok {
+		return p, bgl, nil
+	}
 	p, err := e.dev.CreateComputePipelineAsync(e.ctx, webgpu.ComputePipelineDescriptor{
 		Label: name + describe(consts), Layout: e.plays[name], Module: mod, EntryPoint: name, Constants: consts,
 	})
+	if err == nil {
+		e.pipes[pkey] = p
+	}
 	return p, bgl, err
 }
 
@@ -99,9 +106,13 @@ func (e *env) buffer(label string, b []byte) *webgpu.Buffer {
 	return buf
 }
 
-func (e *env) f32(label string, v []float32) *webgpu.Buffer { return e.buffer(label, jsbridge.AsBytes(v)) }
-func (e *env) u32(label string, v []uint32) *webgpu.Buffer  { return e.buffer(label, jsbridge.AsBytes(v)) }
-func (e *env) zeros(label string, n int) *webgpu.Buffer     { return e.buffer(label, make([]byte, 4*n)) }
+func (e *env) f32(label string, v []float32) *webgpu.Buffer {
+	return e.buffer(label, jsbridge.AsBytes(v))
+}
+func (e *env) u32(label string, v []uint32) *webgpu.Buffer {
+	return e.buffer(label, jsbridge.AsBytes(v))
+}
+func (e *env) zeros(label string, n int) *webgpu.Buffer { return e.buffer(label, make([]byte, 4*n)) }
 
 func (e *env) uniform(step shaders.Step) *webgpu.Buffer {
 	b, err := e.dev.CreateBuffer(webgpu.BufferDescriptor{Label: "step", Size: shaders.StepSize, Usage: webgpu.BufferUniform | webgpu.BufferCopyDst})

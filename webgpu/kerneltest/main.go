@@ -27,6 +27,8 @@ import (
 	"github.com/ember-llm/ember/webgpu"
 )
 
+var verbose = flag.Bool("v", false, "print progress within cases")
+
 type env struct {
 	ctx     context.Context
 	dev     *webgpu.Device
@@ -37,6 +39,7 @@ type env struct {
 	modules map[string]*webgpu.ShaderModule
 	layouts map[string]*webgpu.BindGroupLayout
 	plays   map[string]*webgpu.PipelineLayout
+	pipes   map[string]*webgpu.ComputePipeline
 	bufs    []*webgpu.Buffer
 }
 
@@ -86,11 +89,12 @@ func main() {
 		}
 	}
 	e := &env{ctx: ctx, dev: dev, rng: rand.New(rand.NewPCG(*seed, 1)), filter: regexp.MustCompile(*run),
-		modules: map[string]*webgpu.ShaderModule{}, layouts: map[string]*webgpu.BindGroupLayout{}, plays: map[string]*webgpu.PipelineLayout{}}
+		modules: map[string]*webgpu.ShaderModule{}, layouts: map[string]*webgpu.BindGroupLayout{}, plays: map[string]*webgpu.PipelineLayout{},
+		pipes: map[string]*webgpu.ComputePipeline{}}
 	e.wrapperTests()
 	for i, v := range vs {
 		e.variant = v
-		e.int8Tests()
+		e.int8Tests(i == 0)
 		if i == 0 {
 			e.floatTests()
 		}

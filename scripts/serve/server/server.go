@@ -49,6 +49,8 @@ const (
 type Options struct {
 	AppDir    string // the built app (index.html, *.js, ember.wasm, wasm_exec.js, sw.js)
 	ModelsDir string // one bundle per subdirectory
+	// CSP replaces ContentSecurityPolicy when set ("none": send no policy).
+	CSP string
 }
 
 // Server serves the app and the bundles. It is an http.Handler.
@@ -162,7 +164,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		panic(http.ErrAbortHandler) // drops the connection: a network error for the client
 	}
 	h := w.Header()
-	h.Set("Content-Security-Policy", ContentSecurityPolicy)
+	switch s.opt.CSP {
+	case "":
+		h.Set("Content-Security-Policy", ContentSecurityPolicy)
+	case "none":
+	default:
+		h.Set("Content-Security-Policy", s.opt.CSP)
+	}
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -409,6 +417,9 @@ func (x flipReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
+// cutDelay is how long a cut response stays open after its last byte.
+const cutDelay = 300 * time.Millisecond
+
 // cutWriter sends half of the body (Content-Length, so half of a range
 // response too), then drops the connection.
 type cutWriter struct {
@@ -430,6 +441,10 @@ func (c *cutWriter) Write(p []byte) (int, error) {
 	if fl, ok := c.ResponseWriter.(http.Flusher); ok {
 		fl.Flush()
 	}
+	// A connection that dies at once on loopback can take the bytes sent with
+	// it (the browser sees the error before it hands the data over); on a
+	// real network the bytes arrive first. Let them.
+	time.Sleep(cutDelay)
 	panic(http.ErrAbortHandler)
 }
 
