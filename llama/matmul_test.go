@@ -53,7 +53,20 @@ func TestKernelsAgree(t *testing.T) {
 			want += d * float64(xs[g]) * float64(ws[g])
 			wantChan += d * float64(xs[g])
 		}
+		xf := make([]float32, n)
+		var wantF, wantFChan float64
+		for g := 0; g < groups; g++ {
+			var d float64
+			for j := g * 32; j < (g+1)*32; j++ {
+				xf[j] = float32(rng.NormFloat64())
+				d += float64(w[j]) * float64(xf[j])
+			}
+			wantF += d * float64(ws[g])
+			wantFChan += d * float64(ws[0])
+		}
 		if useAVX2 {
+			require.InDelta(t, wantF, dotQ8F32AVX2(&w[0], &xf[0], &ws[0], groups, 4), 1e-3*math.Abs(wantF)+1e-2)
+			require.InDelta(t, wantFChan, dotQ8F32AVX2(&w[0], &xf[0], &ws[0], groups, 0), 1e-3*math.Abs(wantFChan)+1e-2)
 			require.InDelta(t, want, dotQ8AVX2(&w[0], &x[0], &xs[0], &ws[0], groups, 4), 1e-3*math.Abs(want)+1e-3)
 			require.InDelta(t, wantChan, dotQ8AVX2(&w[0], &x[0], &xs[0], &one, groups, 0), 1e-3*math.Abs(wantChan)+1e-3)
 		}

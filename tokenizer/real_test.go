@@ -131,3 +131,22 @@ func nilIfEmpty(a []int) []int {
 	}
 	return a
 }
+
+// TestLlama2Chat encodes a Llama 2 chat conversation: BOS before every
+// [INST], "▁[" "INST" "]" (the well-known 518 25580 29962), EOS after each
+// answer, and "</s>" never split into text pieces.
+func TestLlama2Chat(t *testing.T) {
+	tok := load(t, "llama2-tokenizer/tokenizer.model", 32000)
+	ids, err := tok.EncodeChat([]tokenizer.Message{{Role: "user", Content: "Hi"}}, true)
+	require.NoError(t, err)
+	require.Equal(t, []int{1, 518, 25580, 29962, 6324, 518, 29914, 25580, 29962}, ids)
+	ids, err = tok.EncodeChat([]tokenizer.Message{
+		{Role: "system", Content: "Be brief."}, {Role: "user", Content: "Hi"},
+		{Role: "assistant", Content: "Hello!"}, {Role: "user", Content: "Bye"},
+	}, true)
+	require.NoError(t, err)
+	require.Equal(t, []int{1, 518, 25580, 29962, 3532, 14816, 29903, 6778, 13, 3629, 11473, 29889, 13, 29966, 829, 14816,
+		29903, 6778, 13, 13, 18567, 518, 29914, 25580, 29962, 15043, 29991, 29871, 2, 1, 518, 25580, 29962, 2648, 29872,
+		518, 29914, 25580, 29962}, ids)
+	require.Equal(t, "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello!  [INST] Bye [/INST]", tok.Decode(ids))
+}

@@ -407,3 +407,29 @@ func TestLoadFileManifestAndDir(t *testing.T) {
 	_, err = LoadFile(filepath.Join(dir, "missing.model"), 0)
 	require.Error(t, err)
 }
+
+// TestLoadFileBundle loads the tokenizer of a (tiny, all-zero) bundle by its
+// directory and by its manifest.json.
+func TestLoadFileBundle(t *testing.T) {
+	sp := tinySP(t).Info()
+	cfg := bundle.Config{Architecture: "llama", Dim: 2, HiddenDim: 2, NLayers: 1, NHeads: 1, NKVHeads: 1, HeadDim: 2,
+		VocabSize: len(sp.Pieces), ContextLength: 8, RopeTheta: 10000, NormEps: 1e-5, TiedEmbeddings: true,
+		BOSTokenID: sp.BOS, EOSTokenIDs: []int{sp.EOS}}
+	dir := filepath.Join(t.TempDir(), "bundle")
+	w, err := bundle.Create(dir, 0)
+	require.NoError(t, err)
+	for name, shape := range cfg.ExpectedShapes() {
+		n := bundle.ByteLength(bundle.F32, shape)
+		require.NoError(t, w.WriteTensor(bundle.TensorSpec{Name: name, DType: bundle.F32, Shape: shape}, strings.NewReader(strings.Repeat("\x00", int(n)))))
+	}
+	require.NoError(t, w.Commit(&bundle.Manifest{Config: cfg, Tokenizer: *sp, Quantization: bundle.Quantization{Scheme: bundle.SchemeF32}}))
+	for _, p := range []string{dir, filepath.Join(dir, bundle.ManifestFile)} {
+		bt, err := LoadFile(p, cfg.VocabSize)
+		require.NoError(t, err)
+		require.Equal(t, sp.Pieces, bt.Pieces)
+		require.Equal(t, sp.EOT, bt.EOT)
+		tok, err := New(bt)
+		require.NoError(t, err)
+		require.Equal(t, "hello world", tok.Decode(tok.Encode("hello world", EncodeOptions{AddBOS: true})))
+	}
+}

@@ -17,7 +17,9 @@ import (
 // an AbortSignal; a non-streaming call returns the OpenAI completion shape.
 func TestEmbedExample(t *testing.T) {
 	ts, _, b := serve(t)
-	ctx := browser(t, true)
+	// The CPU backend: the same API as WebGPU (which the chat tests cover) at a
+	// fraction of SwiftShader's time for 120 tokens.
+	ctx := browser(t, false)
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/examples/embed.html?model=/models/"+b.model+"/")))
 	waitFor(t, ctx, "the example to load its model", `document.getElementById('status').textContent.startsWith('Ready')`, 3*time.Minute)
 	require.False(t, eval[bool](t, ctx, `!!navigator.serviceWorker.controller`), "the example runs without a service worker")

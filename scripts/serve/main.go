@@ -30,11 +30,12 @@ func main() {
 	app := flag.String("app", "build/app", "built app directory (web/ files, sw.js, ember.wasm, wasm_exec.js)")
 	corrupt := flag.String("fault-corrupt", "", "comma-separated URL paths served with their middle byte flipped")
 	cut := flag.String("fault-cut", "", "comma-separated URL paths whose first response is cut halfway")
+	csp := flag.String("csp", "", "Content-Security-Policy to send instead of the default (\"none\": no header)")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("ember serve: ")
 
-	srv, err := server.New(server.Options{AppDir: *app, ModelsDir: *models})
+	srv, err := server.New(server.Options{AppDir: *app, ModelsDir: *models, CSP: *csp})
 	if err != nil {
 		log.Fatal(err)
 	}
