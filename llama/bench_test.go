@@ -86,7 +86,13 @@ func benchModel(b *testing.B, shape, scheme string) *Model {
 func BenchmarkDecode(b *testing.B)  { benchAll(b, false) }
 func BenchmarkPrefill(b *testing.B) { benchAll(b, true) }
 
+// EMBER_LLAMA_PUREGO=1 benchmarks the pure Go kernels (what js/wasm runs)
+// on a machine that has AVX2.
 func benchAll(b *testing.B, prefill bool) {
+	if os.Getenv("EMBER_LLAMA_PUREGO") != "" && useAVX2 {
+		useAVX2 = false
+		defer func() { useAVX2 = true }()
+	}
 	ctx := context.Background()
 	const n = 128
 	toks := testTokens(n, 32000)

@@ -86,7 +86,7 @@ func (s *Session) Generate(ctx context.Context, prompt string, opts Options, onT
 	ids := s.tok.Encode(prompt, tokenizer.EncodeOptions{AddBOS: true})
 	n := s.e.Config().ContextLength
 	dropped := 0
-	if len(ids) > n {
+	if len(ids) > n || opts.SlidingWindow && len(ids)+reserve(opts, n) > n {
 		if !opts.SlidingWindow {
 			return nil, fmt.Errorf("%w: the prompt is %d tokens, the context holds %d", ErrContextOverflow, len(ids), n)
 		}

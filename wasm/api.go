@@ -14,7 +14,6 @@ import (
 	"syscall/js"
 	"time"
 
-	"github.com/ember-llm/ember/jsbridge"
 	"github.com/ember-llm/ember/llama"
 	"github.com/ember-llm/ember/llama/bundle"
 	"github.com/ember-llm/ember/tokenizer"
@@ -288,16 +287,24 @@ type yieldingEngine struct {
 func (y yieldingEngine) Eval(ctx context.Context, tokens []int, pos int) ([]float32, error) {
 	l, err := y.Model.Eval(ctx, tokens, pos)
 	if err == nil && time.Since(*y.last) > 16*time.Millisecond {
-		yieldJS(ctx)
+		yieldJS()
 		*y.last = time.Now()
 	}
 	return l, err
 }
 
-var setTimeoutPromise = js.Global().Get("Function").New("return new Promise((r) => setTimeout(r, 0));")
-
-func yieldJS(ctx context.Context) {
-	jsbridge.Await(ctx, setTimeoutPromise.Invoke())
+// yieldJS lets the JS event loop run (abort messages, progress) between CPU
+// forward passes: a setTimeout(0) macrotask, without building JS from
+// strings (the page's Content-Security-Policy forbids eval).
+func yieldJS() {
+	done := make(chan struct{}, 1)
+	cb := js.FuncOf(func(js.Value, []js.Value) any {
+		done <- struct{}{}
+		return nil
+	})
+	defer cb.Release()
+	js.Global().Call("setTimeout", cb, 0)
+	<-done // setTimeout(0) always fires promptly; releasing cb before it would make it throw
 }
 
 // cpuSource reads tensors out of shards kept as JS Uint8Arrays: each tensor

@@ -197,7 +197,7 @@ function showBackend(info) {
   } else {
     const reason = info.reason ? ` (${info.reason})` : "";
     ui.backend.textContent = `CPU — low-performance mode${reason}`;
-    ui.backend.title = "WebGPU is not available, so the model runs on the CPU in WebAssembly.";
+    ui.backend.title = `WebGPU is not available, so the model runs on the CPU in WebAssembly${reason}.`;
   }
 }
 

@@ -112,10 +112,13 @@ func chatFlow(t *testing.T, webgpu bool, shot string) {
 
 	// Storage panel: the model is listed with its size; Delete removes it.
 	row := `document.querySelector('[data-testid=storage-panel] li[data-model]')`
-	waitFor(t, ctx, "the cached model in the storage panel", `(document.getElementById('storage-refresh').click(), `+row+`)`, 30*time.Second)
+	refresh := `(Date.now() - (window.__refreshed || 0) > 1000 && (window.__refreshed = Date.now(), document.getElementById('storage-refresh').click()), `
+	waitFor(t, ctx, "the cached model in the storage panel", refresh+row+`)`, 30*time.Second)
 	listed := eval[string](t, ctx, row+`.textContent`)
 	t.Logf("storage panel: %s | %s", listed, eval[string](t, ctx, `document.getElementById('storage-usage').textContent`))
-	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="storage-panel"] li[data-model] button.delete`))))
+	// Clicked from the page, so that a refresh re-rendering the list cannot
+	// detach the button between finding and clicking it.
+	eval[bool](t, ctx, `(`+row+`.querySelector('button.delete').click(), true)`)
 	waitFor(t, ctx, "the model to leave the storage panel", `!`+row, 30*time.Second)
 	left := eval[int](t, ctx, `import('./store.js').then(s => s.listModels()).then(l => l.length)`)
 	require.Zero(t, left, "IndexedDB still lists a model after Delete")

@@ -102,7 +102,7 @@ class Engine {
     this._info = null;
     this._pending = new Map(); // id → {resolve, reject, onProgress, onText}
     this._queue = Promise.resolve(); // generations run one at a time
-    this._current = null; // id of the running generation
+    this._current = null; // the pending entry of the running generation
     this._closed = false;
     worker.onmessage = (ev) => this._onMessage(ev.data);
     worker.onerror = (ev) => {
@@ -376,7 +376,13 @@ function extras(r) {
 function usage(u) {
   const prompt = (u && u.prompt_tokens) || 0;
   const completion = (u && u.completion_tokens) || 0;
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    // Prompt tokens whose keys and values were already in the KV cache.
+    prompt_tokens_details: { cached_tokens: (u && u.cached_tokens) || 0 },
+  };
 }
 
 export const Ember = {

@@ -151,6 +151,18 @@ func (c *converter) scaleSpec(shape []int) (bundle.DType, []int) {
 
 func (c *converter) tensor(name string) error {
 	want := c.shapes[name]
+	if qs, ok := c.src.(Q8RowSource); ok {
+		shape, next, isQ8, err := qs.TensorQ8Rows(name)
+		if err != nil {
+			return fmt.Errorf("convert: tensor %q: %w", name, err)
+		}
+		if isQ8 {
+			if err := checkShape(name, shape, want); err != nil {
+				return err
+			}
+			return c.q8Rows(name, want, next)
+		}
+	}
 	var next func([]float32) error
 	if rs, ok := c.src.(RowSource); ok {
 		shape, f, err := rs.TensorRows(name)
@@ -419,8 +431,8 @@ func (r *f16Reader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// q8Tensor stores pre-quantized Q8_0 data: as-is for q8_block32, otherwise
-// dequantized and re-encoded row by row.
+// q8Tensor stores whole pre-quantized Q8_0 data (a Source without
+// Q8RowSource), as q8Rows does.
 func (c *converter) q8Tensor(name string, shape []int, q8 *Q8Blocks) error {
 	rows, cols := rowsCols(shape)
 	pc, g := bundle.PadQ8(cols), quant.Groups(cols)
@@ -428,29 +440,10 @@ func (c *converter) q8Tensor(name string, shape []int, q8 *Q8Blocks) error {
 		return fmt.Errorf("%w: tensor %q: Q8_0 data has %d values and %d scales, shape %v needs %d and %d",
 			ErrInput, name, len(q8.Q), len(q8.Scales), shape, rows*pc, rows*g)
 	}
-	for i, s := range q8.Scales {
-		if s&0x7c00 == 0x7c00 {
-			return fmt.Errorf("%w: tensor %q: row %d group %d has a NaN or infinite scale", ErrInput, name, i/g, i%g)
-		}
-	}
-	if c.scheme != bundle.SchemeQ8Block32 {
-		row := 0
-		next := func(dst []float32) error {
-			n := len(dst) / cols
-			for r := range n {
-				quant.DequantizeRowBlock32(dst[r*cols:(r+1)*cols], q8.Q[(row+r)*pc:], q8.Scales[(row+r)*g:])
-			}
-			row += n
-			return nil
-		}
-		return c.f32Tensor(name, shape, next)
-	}
-	c.bar.tensor(name)
-	if err := c.writeBytes(bundle.TensorSpec{Name: name, DType: bundle.Q8, Shape: shape,
-		Scale: name + bundle.ScaleSuffix, GroupSize: quant.GroupSize}, quant.Int8Bytes(q8.Q)); err != nil {
+	if err := checkQ8Scales(name, q8.Scales, 0, g); err != nil {
 		return err
 	}
-	return c.writeF16Scales(name, rows, g, q8.Scales)
+	return c.q8Rows(name, shape, sliceQ8Rows(q8))
 }
 
 func (c *converter) writeBytes(spec bundle.TensorSpec, b []byte) error {

@@ -16,16 +16,14 @@ import (
 // GGUF q/k weights are already interleaved (llama.cpp's convert_hf_to_gguf
 // permutes HF checkpoints), so tensors are only renamed and their dims
 // reversed ([ne0=in, ne1=out] → [out, in]); the data is row-major as is.
+// Every tensor streams a few rows at a time: Q8_0 matrices as Q8 blocks
+// (Q8RowSource, kept bit for bit), the rest as f32 (RowSource).
 type ggufSource struct {
 	path  string
 	f     *gguf.File
 	cfg   bundle.Config
 	names map[string]string // canonical → GGUF tensor name
 }
-
-// ggufRowSource adds row streaming, for files without Q8_0 tensors: Convert
-// prefers TensorRows for every tensor, which would requantize Q8_0 data.
-type ggufRowSource struct{ *ggufSource }
 
 // GGUF tensor names of one layer, by canonical suffix.
 var ggufLayerNames = map[string]string{
@@ -52,12 +50,7 @@ func OpenGGUF(path string) (Source, error) {
 		f.Close()
 		return nil, err
 	}
-	for _, t := range f.Tensors {
-		if t.Type == gguf.TypeQ8_0 {
-			return s, nil
-		}
-	}
-	return ggufRowSource{s}, nil
+	return s, nil
 }
 
 func (s *ggufSource) bad(format string, args ...any) error {
@@ -342,68 +335,93 @@ func (s *ggufSource) lookup(name string) (*gguf.TensorInfo, error) {
 	return t, nil
 }
 
-// Tensor reads one tensor: Q8_0 matrices as Q8Blocks (bit for bit), the
-// rest widened to f32.
+// Tensor reads one whole tensor: Q8_0 matrices as Q8Blocks (bit for bit),
+// the rest widened to f32. Convert streams rows instead (TensorQ8Rows,
+// TensorRows).
 func (s *ggufSource) Tensor(name string) (*SourceTensor, error) {
 	t, err := s.lookup(name)
 	if err != nil {
 		return nil, err
 	}
 	shape := t.Shape()
+	rows, cols := rowsCols2(shape)
+	if t.Type == gguf.TypeQ8_0 && len(shape) == 2 {
+		q, scales := make([]int8, rows*cols), make([]uint16, rows*(cols/quant.GroupSize))
+		if err := s.q8Rows(t, rows, cols)(q, scales); err != nil {
+			return nil, err
+		}
+		return &SourceTensor{Shape: shape, Q8: &Q8Blocks{Q: q, Scales: scales}}, nil
+	}
+	_, next, err := s.TensorRows(name)
+	if err != nil {
+		return nil, err
+	}
+	x := make([]float32, rows*cols)
+	if err := next(x); err != nil {
+		return nil, err
+	}
+	return &SourceTensor{Shape: shape, F32: x}, nil
+}
+
+// rowsCols2 flattens a shape of any rank to rows of its last dimension.
+func rowsCols2(shape []int) (int, int) {
 	rows, cols := 1, shape[len(shape)-1]
 	for _, d := range shape[:len(shape)-1] {
 		rows *= d
 	}
-	switch t.Type {
-	case gguf.TypeQ8_0:
-		q, scales, err := s.readQ8_0(t, rows, cols)
-		if err != nil {
-			return nil, err
-		}
-		if len(shape) == 2 {
-			return &SourceTensor{Shape: shape, Q8: &Q8Blocks{Q: q, Scales: scales}}, nil
-		}
-		x, err := quant.DequantizeBlock32(q, scales, rows, cols)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s: tensor %s: %w", ErrInput, s.path, t.Name, err)
-		}
-		return &SourceTensor{Shape: shape, F32: x}, nil
-	case gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16:
-		_, raw, err := s.f.ReadTensor(t.Name)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrInput, err)
-		}
-		x := make([]float32, rows*cols)
-		ggufDecoder(t.Type)(x, raw)
-		return &SourceTensor{Shape: shape, F32: x}, nil
-	}
-	return nil, fmt.Errorf("%w: %s: tensor %s: %s is not supported; supported: %s", ErrInput, s.path, t.Name, t.Type, gguf.Supported)
+	return rows, cols
 }
 
-// readQ8_0 splits a Q8_0 tensor's 34-byte blocks into values and scales,
-// reading about 1 MiB at a time so that only the result is held.
-func (s *ggufSource) readQ8_0(t *gguf.TensorInfo, rows, cols int) ([]int8, []uint16, error) {
+// q8Rows returns a function filling q and scales with the next rows of a
+// Q8_0 tensor of rows rows of cols values (cols/32 blocks of 34 bytes),
+// reading only those rows. A NaN or infinite scale is an error naming the
+// row and group.
+func (s *ggufSource) q8Rows(t *gguf.TensorInfo, rows, cols int) func([]int8, []uint16) error {
 	g := cols / quant.GroupSize
 	rowBytes := int64(g) * quant.Q8_0BlockBytes
-	q := make([]int8, rows*cols)
-	scales := make([]uint16, rows*g)
 	r := s.f.TensorReader(t)
-	step := max(1, int((1<<20)/rowBytes))
-	buf := make([]byte, int64(min(step, rows))*rowBytes)
-	for r0 := 0; r0 < rows; r0 += step {
-		n := min(step, rows-r0)
-		raw := buf[:int64(n)*rowBytes]
-		if _, err := r.ReadAt(raw, int64(r0)*rowBytes); err != nil {
-			return nil, nil, fmt.Errorf("%w: %s: read tensor %s: %v", ErrInput, s.path, t.Name, err)
+	next := 0
+	var buf []byte
+	return func(q []int8, scales []uint16) error {
+		n := len(scales) / g
+		if len(scales) != n*g || len(q) != n*cols {
+			return fmt.Errorf("convert: %s: tensor %s: read of %d values and %d scales is not a whole number of rows", s.path, t.Name, len(q), len(scales))
 		}
-		cq, cs, err := quant.DecodeQ8_0(raw, n, cols)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: %s: tensor %s rows %d..%d: %w", ErrInput, s.path, t.Name, r0, r0+n-1, err)
+		if next+n > rows {
+			return fmt.Errorf("convert: %s: tensor %s: %w (read past row %d)", s.path, t.Name, io.ErrUnexpectedEOF, rows)
 		}
-		copy(q[r0*cols:], cq)
-		copy(scales[r0*g:], cs)
+		need := int64(n) * rowBytes
+		if int64(cap(buf)) < need {
+			buf = make([]byte, need)
+		}
+		buf = buf[:need]
+		if _, err := r.ReadAt(buf, int64(next)*rowBytes); err != nil {
+			return fmt.Errorf("%w: %s: read tensor %s: %v", ErrInput, s.path, t.Name, err)
+		}
+		splitQ8_0(q, scales, buf)
+		for i, d := range scales {
+			if d&0x7c00 == 0x7c00 {
+				return fmt.Errorf("%w: %s: tensor %s: Q8_0 row %d group %d has scale bits %#04x: %w",
+					ErrInput, s.path, t.Name, next+i/g, i%g, d, quant.ErrNonFinite)
+			}
+		}
+		next += n
+		return nil
 	}
-	return q, scales, nil
+}
+
+// TensorQ8Rows streams a Q8_0 matrix as Q8 blocks (Q8RowSource); other
+// tensors answer ok = false.
+func (s *ggufSource) TensorQ8Rows(name string) ([]int, func([]int8, []uint16) error, bool, error) {
+	t, err := s.lookup(name)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	shape := t.Shape()
+	if t.Type != gguf.TypeQ8_0 || len(shape) != 2 {
+		return nil, nil, false, nil
+	}
+	return shape, s.q8Rows(t, shape[0], shape[1]), true, nil
 }
 
 func ggufDecoder(t gguf.Type) func([]float32, []byte) {
@@ -416,20 +434,24 @@ func ggufDecoder(t gguf.Type) func([]float32, []byte) {
 	return quant.DecodeF32LE
 }
 
-// TensorRows streams an F32/F16/BF16 tensor a few rows at a time.
-func (s ggufRowSource) TensorRows(name string) ([]int, func([]float32) error, error) {
+// TensorRows streams a tensor a few rows at a time as f32: F32/F16/BF16
+// widened, Q8_0 dequantized.
+func (s *ggufSource) TensorRows(name string) ([]int, func([]float32) error, error) {
 	t, err := s.lookup(name)
 	if err != nil {
 		return nil, nil, err
 	}
+	shape := t.Shape()
 	es := 4
 	switch t.Type {
 	case gguf.TypeF32:
 	case gguf.TypeF16, gguf.TypeBF16:
 		es = 2
+	case gguf.TypeQ8_0:
+		rows, cols := rowsCols2(shape)
+		return shape, dequantRows(name, cols, s.q8Rows(t, rows, cols)), nil
 	default:
-		return nil, nil, fmt.Errorf("%w: %s: tensor %s: %s cannot be streamed as rows", ErrInput, s.path, t.Name, t.Type)
+		return nil, nil, fmt.Errorf("%w: %s: tensor %s: %s is not supported; supported: %s", ErrInput, s.path, t.Name, t.Type, gguf.Supported)
 	}
-	shape := t.Shape()
 	return shape, rowReader(s.f.TensorReader(t), shape, es, ggufDecoder(t.Type), nil, s.path+": tensor "+t.Name), nil
 }

@@ -1,9 +1,16 @@
 package convert
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -216,22 +223,47 @@ func TestGGUFQ8PassThrough(t *testing.T) {
 	require.NoError(t, err)
 	defer src.Close()
 	_, isRows := src.(RowSource)
-	require.False(t, isRows, "Q8_0 files must not stream rows, which would requantize")
+	require.True(t, isRows, "every tensor streams rows, Q8_0 ones included")
+	qs, ok := src.(Q8RowSource)
+	require.True(t, ok, "Q8_0 matrices stream as Q8 blocks, not requantized")
 	c := src.Config()
 	require.True(t, c.TiedEmbeddings, "no output.weight: tied")
 	for _, name := range TensorOrder(&c) {
 		st, err := src.Tensor(name)
 		require.NoError(t, err)
 		require.Equal(t, m.shapes[name], st.Shape)
-		if want, ok := m.q8[name]; ok {
-			require.NotNil(t, st.Q8, name)
-			require.Nil(t, st.F32)
-			require.Equal(t, want, st.Q8, "%s: Q8_0 values and f16 scales kept bit for bit", name)
-			require.Len(t, st.Q8.Q, st.Shape[0]*bundle.PadQ8(st.Shape[1]))
-			require.Len(t, st.Q8.Scales, st.Shape[0]*quant.Groups(st.Shape[1]))
-		} else {
+		shape, x := readF32(t, src, name)
+		require.Equal(t, m.shapes[name], shape)
+		want, ok := m.q8[name]
+		qshape, next, isQ8, err := qs.TensorQ8Rows(name)
+		require.NoError(t, err)
+		require.Equal(t, ok, isQ8, name)
+		if !ok {
 			require.Equal(t, m.f32[name], st.F32, name)
+			require.Equal(t, m.f32[name], x, name)
+			continue
 		}
+		require.NotNil(t, st.Q8, name)
+		require.Nil(t, st.F32)
+		require.Equal(t, want, st.Q8, "%s: Q8_0 values and f16 scales kept bit for bit", name)
+		require.Len(t, st.Q8.Q, st.Shape[0]*bundle.PadQ8(st.Shape[1]))
+		require.Len(t, st.Q8.Scales, st.Shape[0]*quant.Groups(st.Shape[1]))
+		deq, err := quant.DequantizeBlock32(want.Q, want.Scales, shape[0], shape[1])
+		require.NoError(t, err)
+		require.Equal(t, deq, x, "%s: f32 rows are the dequantized blocks", name)
+
+		// Streamed in uneven chunks, the blocks come back bit for bit.
+		require.Equal(t, m.shapes[name], qshape)
+		rows, cols := qshape[0], qshape[1]
+		g := quant.Groups(cols)
+		got := &Q8Blocks{Q: make([]int8, rows*cols), Scales: make([]uint16, rows*g)}
+		for r, step := 0, 1; r < rows; step++ {
+			n := min(step, rows-r)
+			require.NoError(t, next(got.Q[r*cols:(r+n)*cols], got.Scales[r*g:(r+n)*g]), name)
+			r += n
+		}
+		require.Error(t, next(make([]int8, cols), make([]uint16, g)), "reading past the last row fails")
+		require.Equal(t, want, got, name)
 	}
 
 	// Through Convert into q8_block32: the stored int8 bytes are the GGUF values.
@@ -386,3 +418,276 @@ func TestGGUFQ8BadScale(t *testing.T) {
 	require.Contains(t, err.Error(), "blk.0.ffn_down.weight")
 	require.Contains(t, err.Error(), "row 1 group 0")
 }
+
+// writeQ8GGUF writes a Llama GGUF whose matrices are all Q8_0, streaming
+// the tensor data (the Builder never holds it): vocab×dim embeddings and
+// classifier, nLayers layers, a llama tokenizer of vocab pieces. The int8
+// values and f16 scales are a pure function of the tensor and row, given
+// by q8Row, so that a test can check the converted bytes without holding
+// them. edit, when set, may change a row's raw blocks as written.
+func writeQ8GGUF(w io.Writer, vocab, dim, hidden, nLayers int, edit func(name string, row int, blocks []byte)) error {
+	heads := dim / 64
+	kv := max(1, heads/4)
+	c := bundle.Config{Dim: dim, HiddenDim: hidden, NLayers: nLayers, NHeads: heads, NKVHeads: kv, HeadDim: 64, VocabSize: vocab}
+	shapes := c.ExpectedShapes()
+	var b gguf.Builder
+	b.Set("general.architecture", "llama")
+	for k, v := range map[string]uint32{"llama.embedding_length": uint32(dim), "llama.feed_forward_length": uint32(hidden),
+		"llama.block_count": uint32(nLayers), "llama.attention.head_count": uint32(heads), "llama.attention.head_count_kv": uint32(kv), "llama.context_length": 2048} {
+		b.Set(k, v)
+	}
+	b.Set("tokenizer.ggml.model", "llama")
+	pieces := make([]string, vocab)
+	for i := range pieces {
+		pieces[i] = fmt.Sprintf("t%d", i)
+	}
+	b.Set("tokenizer.ggml.tokens", pieces)
+	b.Set("tokenizer.ggml.scores", make([]float32, vocab))
+	gname := map[string]string{bundle.TokEmbeddings: "token_embd.weight", bundle.FinalNorm: "output_norm.weight", bundle.Output: "output.weight"}
+	for l := range nLayers {
+		for s, g := range ggufLayerNames {
+			gname[bundle.LayerTensor(l, s)] = fmt.Sprintf("blk.%d.%s", l, g)
+		}
+	}
+	for _, name := range TensorOrder(&c) {
+		shape := shapes[name]
+		dims := []int{shape[len(shape)-1]}
+		if len(shape) == 2 {
+			dims = append(dims, shape[0])
+		}
+		if len(shape) == 1 {
+			x := make([]float32, shape[0])
+			for i := range x {
+				x[i] = 1
+			}
+			b.AddTensor(gname[name], gguf.TypeF32, dims, f32le(x))
+			continue
+		}
+		rows, cols := shape[0], shape[1]
+		b.AddTensorReader(gname[name], gguf.TypeQ8_0, dims, quant.Q8_0Bytes(int64(rows), int64(cols)),
+			&q8RowGen{name: name, rows: rows, cols: cols, edit: edit})
+	}
+	_, err := b.WriteTo(w)
+	return err
+}
+
+// q8Row fills one row's values and scales deterministically (a cheap hash
+// of tensor, row and column; scales finite and positive).
+func q8Row(name string, row int, q []int8, scales []uint16) {
+	h := uint32(2166136261)
+	for i := 0; i < len(name); i++ {
+		h = (h ^ uint32(name[i])) * 16777619
+	}
+	h ^= uint32(row) * 2654435761
+	for i := range q {
+		h ^= h << 13
+		h ^= h >> 17
+		h ^= h << 5
+		q[i] = int8(h)
+	}
+	for i := range scales {
+		scales[i] = 0x1000 + uint16(row*7+i)%0x2000
+	}
+}
+
+// q8RowGen is an io.Reader of a Q8_0 tensor's blocks, a row at a time.
+type q8RowGen struct {
+	name       string
+	rows, cols int
+	row        int
+	q          []int8
+	scales     []uint16
+	raw, buf   []byte
+	edit       func(name string, row int, blocks []byte)
+}
+
+func (g *q8RowGen) Read(p []byte) (int, error) {
+	if len(g.buf) == 0 {
+		if g.row >= g.rows {
+			return 0, io.EOF
+		}
+		if g.q == nil {
+			g.q, g.scales = make([]int8, g.cols), make([]uint16, g.cols/quant.GroupSize)
+		}
+		q8Row(g.name, g.row, g.q, g.scales)
+		raw := g.raw[:0]
+		for i, d := range g.scales {
+			raw = binary.LittleEndian.AppendUint16(raw, d)
+			raw = append(raw, quant.Int8Bytes(g.q[i*quant.GroupSize:(i+1)*quant.GroupSize])...)
+		}
+		g.raw = raw
+		if g.edit != nil {
+			g.edit(g.name, g.row, raw)
+		}
+		g.buf = raw
+		g.row++
+	}
+	n := copy(p, g.buf)
+	g.buf = g.buf[n:]
+	return n, nil
+}
+
+// A large Q8_0 embedding (64 chunks of rows) converts into q8_block32 bit
+// for bit without ever being held: Convert allocates a small fraction of
+// the tensor's size. Under the other schemes it is dequantized row by row.
+func TestGGUFQ8StreamsLargeTensor(t *testing.T) {
+	const vocab, dim, hidden = 16384, 1024, 128
+	path := filepath.Join(t.TempDir(), "big.gguf")
+	write := func(edit func(string, int, []byte)) {
+		f, err := os.Create(path)
+		require.NoError(t, err)
+		require.NoError(t, writeQ8GGUF(f, vocab, dim, hidden, 1, edit))
+		require.NoError(t, f.Close())
+	}
+	write(nil)
+	src, err := OpenGGUF(path)
+	require.NoError(t, err)
+	defer src.Close()
+	c := src.Config()
+	require.False(t, c.TiedEmbeddings)
+
+	out := filepath.Join(t.TempDir(), "b")
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = Convert(src, nil, Options{Out: out, Quant: bundle.SchemeQ8Block32})
+	require.NoError(t, err)
+	runtime.ReadMemStats(&after)
+	embBytes := uint64(vocab * dim)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("Convert allocated %.1f MiB in all for two %.0f MiB Q8_0 matrices", float64(alloc)/(1<<20), float64(embBytes)/(1<<20))
+	require.Less(t, alloc, embBytes, "Convert must stream rows: holding the two matrices would allocate at least twice this")
+
+	bd, err := bundle.Open(out)
+	require.NoError(t, err)
+	g := dim / quant.GroupSize
+	q, s := make([]int8, dim), make([]uint16, g)
+	for _, name := range []string{bundle.TokEmbeddings, bundle.Output, bundle.LayerTensor(0, bundle.W2)} {
+		shape := c.ExpectedShapes()[name]
+		rows, cols := shape[0], shape[1]
+		_, raw, err := bd.ReadTensor(name)
+		require.NoError(t, err)
+		_, sraw, err := bd.ReadTensor(name + bundle.ScaleSuffix)
+		require.NoError(t, err)
+		require.Len(t, raw, rows*cols, name)
+		for r := range rows {
+			q8Row(name, r, q[:cols], s[:cols/quant.GroupSize])
+			if !bytes.Equal(quant.Int8Bytes(q[:cols]), raw[r*cols:(r+1)*cols]) ||
+				!bytes.Equal(u16le(s[:cols/quant.GroupSize]), sraw[2*r*cols/quant.GroupSize:2*(r+1)*cols/quant.GroupSize]) {
+				t.Fatalf("%s row %d: stored blocks differ from the GGUF's", name, r)
+			}
+		}
+	}
+
+	// q8_channel dequantizes the blocks row by row and requantizes them.
+	out2 := filepath.Join(t.TempDir(), "c")
+	_, err = Convert(src, nil, Options{Out: out2, Quant: bundle.SchemeQ8Channel})
+	require.NoError(t, err)
+	bc, err := bundle.Open(out2)
+	require.NoError(t, err)
+	got := dequant(t, bc, bundle.TokEmbeddings)
+	want := make([]float32, dim)
+	for _, r := range []int{0, 12345, vocab - 1} {
+		q8Row(bundle.TokEmbeddings, r, q, s)
+		quant.DequantizeRowBlock32(want, q, s)
+		st := quant.Compare(want, got[r*dim:(r+1)*dim])
+		require.Greater(t, st.SNR(), 30.0, "row %d", r)
+	}
+
+	// A NaN scale deep in the tensor is reported with its absolute row.
+	src.Close()
+	write(func(name string, row int, blocks []byte) {
+		if name == bundle.TokEmbeddings && row == 15001 {
+			blocks[3*quant.Q8_0BlockBytes+1] = 0x7e
+		}
+	})
+	src, err = OpenGGUF(path)
+	require.NoError(t, err)
+	_, err = Convert(src, nil, Options{Out: filepath.Join(t.TempDir(), "d"), Quant: bundle.SchemeQ8Block32})
+	require.ErrorIs(t, err, ErrInput)
+	require.ErrorIs(t, err, quant.ErrNonFinite)
+	require.Contains(t, err.Error(), "token_embd.weight: Q8_0 row 15001 group 3")
+}
+
+// EMBER_BIG_GGUF=/tmp/big.gguf writes a Llama-3-8B-shaped Q8_0 GGUF (128256
+// vocabulary, dim 4096, hidden 14336, untied classifier, EMBER_BIG_LAYERS
+// layers, default 2: 1.55 GB) for measuring the converter's peak memory
+// (docs/PERFORMANCE.md).
+func TestWriteBigGGUF(t *testing.T) {
+	path := os.Getenv("EMBER_BIG_GGUF")
+	if path == "" {
+		t.Skip("set EMBER_BIG_GGUF=PATH to write a large Q8_0 GGUF there")
+	}
+	layers := 2
+	if v := os.Getenv("EMBER_BIG_LAYERS"); v != "" {
+		var err error
+		layers, err = strconv.Atoi(v)
+		require.NoError(t, err)
+	}
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	w := bufio.NewWriterSize(f, 1<<20)
+	require.NoError(t, writeQ8GGUF(w, 128256, 4096, 14336, layers, nil))
+	require.NoError(t, w.Flush())
+	require.NoError(t, f.Close())
+	st, err := os.Stat(path)
+	require.NoError(t, err)
+	t.Logf("wrote %s: %.2f GiB", path, float64(st.Size())/(1<<30))
+}
+
+// ggufStreamOnly hides Source.Tensor, so Convert can only stream rows.
+type ggufStreamOnly struct {
+	Source
+	RowSource
+	Q8RowSource
+}
+
+func (ggufStreamOnly) Tensor(name string) (*SourceTensor, error) {
+	return nil, fmt.Errorf("whole-tensor read of %s", name)
+}
+
+// Every GGUF tensor type (F32, F16, BF16, Q8_0) converts row by row under
+// every scheme: Convert never asks for a whole tensor, and the bundle is
+// the one built from whole tensors.
+func TestGGUFEveryTypeStreams(t *testing.T) {
+	tok := &bundle.Tokenizer{Kind: bundle.TokenizerSentencePiece, Pieces: make([]string, 40), BOS: 1, EOS: 2, UNK: -1, PAD: -1}
+	for i := range tok.Pieces {
+		tok.Pieces[i] = string(rune('a' + i))
+	}
+	for _, ty := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0} {
+		m := writeTinyGGUF(t, ty, true, nil)
+		src, err := OpenGGUF(m.path)
+		require.NoError(t, err)
+		for _, scheme := range []string{bundle.SchemeF32, bundle.SchemeQ8Channel, bundle.SchemeQ8Block32} {
+			stream := ggufStreamOnly{src, src.(RowSource), src.(Q8RowSource)}
+			out := filepath.Join(t.TempDir(), "s")
+			ms, err := Convert(stream, tok, Options{Out: out, Quant: scheme})
+			require.NoError(t, err, "%s %s", ty, scheme)
+			// The reference: whole tensors through a Source with Tensor only.
+			ref := filepath.Join(t.TempDir(), "r")
+			mr, err := Convert(wholeOnly{src}, tok, Options{Out: ref, Quant: scheme})
+			require.NoError(t, err, "%s %s", ty, scheme)
+			require.Equal(t, mr.Tensors, ms.Tensors, "%s %s", ty, scheme)
+			bs, err := bundle.Open(out)
+			require.NoError(t, err)
+			br, err := bundle.Open(ref)
+			require.NoError(t, err)
+			for _, te := range mr.Tensors {
+				_, a, err := bs.ReadTensor(te.Name)
+				require.NoError(t, err)
+				_, b, err := br.ReadTensor(te.Name)
+				require.NoError(t, err)
+				require.Equal(t, b, a, "%s %s %s", ty, scheme, te.Name)
+			}
+		}
+		src.Close()
+	}
+}
+
+// wholeOnly hides a Source's streaming interfaces.
+type wholeOnly struct{ s Source }
+
+func (w wholeOnly) Config() bundle.Config                     { return w.s.Config() }
+func (w wholeOnly) Tokenizer() (*bundle.Tokenizer, error)     { return w.s.Tokenizer() }
+func (w wholeOnly) Tensor(name string) (*SourceTensor, error) { return w.s.Tensor(name) }
+func (w wholeOnly) Close() error                              { return nil }

@@ -270,3 +270,44 @@ func replaceOnce(s, old, new string) string {
 	}
 	return s
 }
+
+// hfRowsOnly hides Source.Tensor, so Convert can only stream rows.
+type hfRowsOnly struct {
+	Source
+	RowSource
+}
+
+func (hfRowsOnly) Tensor(name string) (*SourceTensor, error) {
+	return nil, fmt.Errorf("whole-tensor read of %s", name)
+}
+
+// Every safetensors dtype (F32, F16, BF16) converts row by row: Convert
+// never asks for a whole tensor.
+func TestHFEveryDTypeStreams(t *testing.T) {
+	for _, dt := range []string{safetensors.F32, safetensors.F16, safetensors.BF16} {
+		t.Run(dt, func(t *testing.T) {
+			cfg := hffixture.Tiny()
+			cfg.DType = dt
+			dir := t.TempDir()
+			w, err := hffixture.Write(dir, cfg, 7)
+			require.NoError(t, err)
+			src, err := OpenHF(dir)
+			require.NoError(t, err)
+			defer src.Close()
+			rs, ok := src.(RowSource)
+			require.True(t, ok)
+			_, isQ8 := src.(Q8RowSource)
+			require.False(t, isQ8, "safetensors holds no pre-quantized data")
+			out := filepath.Join(t.TempDir(), "b")
+			_, err = Convert(hfRowsOnly{src, rs}, nil, Options{Out: out, Quant: bundle.SchemeF32})
+			require.NoError(t, err)
+			b, err := bundle.Open(out)
+			require.NoError(t, err)
+			for name, want := range w.Tensors {
+				_, raw, err := b.ReadTensor(name)
+				require.NoError(t, err)
+				require.Equal(t, f32le(want), raw, name)
+			}
+		})
+	}
+}

@@ -424,3 +424,36 @@ func BenchmarkOpenVocab(b *testing.B) {
 		f.Close()
 	}
 }
+
+// AddTensorReader streams a tensor's data through WriteTo: the file is the
+// one AddTensor builds, and a short reader is an error naming the tensor.
+func TestBuilderTensorReader(t *testing.T) {
+	a, b := bytes.Repeat([]byte{1, 2, 3}, 23)[:67], bytes.Repeat([]byte{7}, 68) // a: one byte more than F16 [11][3] needs
+	var whole, streamed Builder
+	for _, bl := range []*Builder{&whole, &streamed} {
+		bl.Set("general.architecture", "llama")
+	}
+	whole.AddTensor("a", TypeF16, []int{3, 11}, a[:len(a)-1])
+	whole.AddTensor("b", TypeQ8_0, []int{64}, b)
+	streamed.AddTensorReader("a", TypeF16, []int{3, 11}, int64(len(a)-1), bytes.NewReader(a))
+	streamed.AddTensorReader("b", TypeQ8_0, []int{64}, int64(len(b)), bytes.NewReader(b))
+	want, err := whole.Bytes()
+	require.NoError(t, err)
+	again, err := whole.Bytes()
+	require.NoError(t, err)
+	require.Equal(t, want, again, "AddTensor data can be encoded twice")
+	var buf bytes.Buffer
+	n, err := streamed.WriteTo(&buf)
+	require.NoError(t, err)
+	require.Equal(t, int64(len(want)), n)
+	require.Equal(t, want, buf.Bytes())
+	f, err := parse(want)
+	require.NoError(t, err)
+	require.Len(t, f.Tensors, 2)
+
+	var short Builder
+	short.AddTensorReader("s", TypeF32, []int{4}, 16, bytes.NewReader(make([]byte, 8)))
+	_, err = short.WriteTo(&bytes.Buffer{})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), `tensor "s"`)
+}

@@ -1,6 +1,7 @@
 package gguf
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -25,7 +26,8 @@ type builderTensor struct {
 	name string
 	typ  Type
 	dims []int
-	data []byte
+	size int64
+	data func() io.Reader
 }
 
 // Set adds a metadata key. v is one of the Go types Metadata holds:
@@ -44,11 +46,29 @@ func (b *Builder) Set(key string, v any) {
 // AddTensor adds a tensor; dims are in GGUF order (innermost first) and
 // data is its raw bytes.
 func (b *Builder) AddTensor(name string, typ Type, dims []int, data []byte) {
-	b.tensors = append(b.tensors, builderTensor{name, typ, append([]int(nil), dims...), data})
+	b.tensors = append(b.tensors, builderTensor{name, typ, append([]int(nil), dims...), int64(len(data)),
+		func() io.Reader { return bytes.NewReader(data) }})
+}
+
+// AddTensorReader adds a tensor whose size bytes of data WriteTo copies
+// from r, so that a file larger than memory can be written (r is read
+// once: encode the Builder only once).
+func (b *Builder) AddTensorReader(name string, typ Type, dims []int, size int64, r io.Reader) {
+	b.tensors = append(b.tensors, builderTensor{name, typ, append([]int(nil), dims...), size,
+		func() io.Reader { return r }})
 }
 
 // Bytes encodes the file.
 func (b *Builder) Bytes() ([]byte, error) {
+	var buf bytes.Buffer
+	if _, err := b.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// WriteTo writes the encoded file to w, streaming the tensor data.
+func (b *Builder) WriteTo(w io.Writer) (int64, error) {
 	align := b.Alignment
 	if align == 0 {
 		align = DefaultAlignment
@@ -67,18 +87,18 @@ func (b *Builder) Bytes() ([]byte, error) {
 		out = appendString(out, e.key)
 		vt, ok := valueType(e.val)
 		if !ok {
-			return nil, fmt.Errorf("gguf: metadata %q: cannot encode %T", e.key, e.val)
+			return 0, fmt.Errorf("gguf: metadata %q: cannot encode %T", e.key, e.val)
 		}
 		out = binary.LittleEndian.AppendUint32(out, vt)
 		if out, err = appendValue(out, e.val); err != nil {
-			return nil, fmt.Errorf("gguf: metadata %q: %w", e.key, err)
+			return 0, fmt.Errorf("gguf: metadata %q: %w", e.key, err)
 		}
 	}
 	var offset int64
 	offsets := make([]int64, len(b.tensors))
 	for i, t := range b.tensors {
 		offsets[i] = offset
-		offset = (offset + int64(len(t.data)) + align - 1) / align * align
+		offset = (offset + t.size + align - 1) / align * align
 	}
 	for i, t := range b.tensors {
 		out = appendString(out, t.name)
@@ -89,29 +109,31 @@ func (b *Builder) Bytes() ([]byte, error) {
 		out = binary.LittleEndian.AppendUint32(out, uint32(t.typ))
 		out = binary.LittleEndian.AppendUint64(out, uint64(offsets[i]))
 	}
-	pad := func() {
-		for int64(len(out))%align != 0 {
-			out = append(out, 0)
-		}
+	pad := func(n int64) []byte {
+		return make([]byte, (align-n%align)%align)
 	}
-	pad()
+	out = append(out, pad(int64(len(out)))...)
+	total, err := writeAll(w, out, 0)
 	for i, t := range b.tensors {
-		out = append(out, t.data...)
+		if err != nil {
+			return total, err
+		}
+		var n int64
+		n, err = io.CopyN(w, t.data(), t.size)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("gguf: tensor %q: %w", t.name, err)
+		}
 		if i < len(b.tensors)-1 {
-			pad()
+			total, err = writeAll(w, pad(t.size), total)
 		}
 	}
-	return out, nil
+	return total, err
 }
 
-// WriteTo writes the encoded file to w.
-func (b *Builder) WriteTo(w io.Writer) (int64, error) {
-	data, err := b.Bytes()
-	if err != nil {
-		return 0, err
-	}
-	n, err := w.Write(data)
-	return int64(n), err
+func writeAll(w io.Writer, p []byte, total int64) (int64, error) {
+	n, err := w.Write(p)
+	return total + int64(n), err
 }
 
 func appendString(out []byte, s string) []byte {

@@ -36,6 +36,31 @@ WebAssembly.instantiate(await Deno.readFile(wasmPath), go.importObject)
   .catch((err) => { console.error(err); Deno.exit(1); });
 `
 
+// WriteDenoRunner writes runner.mjs and wasm_exec.js into dir, for running
+// a wasm program under Deno where Go is not installed (the GPU machine):
+//
+//	deno run -A --unstable-webgpu dir/runner.mjs prog.wasm args...
+//
+// The program's environment is the deno process's.
+func WriteDenoRunner(dir string) (string, error) {
+	wasmExec, err := WasmExecJS()
+	if err != nil {
+		return "", err
+	}
+	return writeDenoRunner(dir, wasmExec)
+}
+
+func writeDenoRunner(dir string, wasmExec []byte) (string, error) {
+	if err := os.WriteFile(filepath.Join(dir, "wasm_exec.js"), wasmExec, 0o644); err != nil {
+		return "", err
+	}
+	runner := filepath.Join(dir, "runner.mjs")
+	if err := os.WriteFile(runner, []byte(denoRunner), 0o644); err != nil {
+		return "", err
+	}
+	return runner, nil
+}
+
 // envOf returns the last value of key in env (KEY=VALUE entries).
 func envOf(env []string, key string) string {
 	v := ""
@@ -64,11 +89,8 @@ func runDeno(ctx context.Context, o Options) (int, error) {
 		return -1, err
 	}
 	defer os.RemoveAll(dir)
-	if err := os.WriteFile(filepath.Join(dir, "wasm_exec.js"), wasmExec, 0o644); err != nil {
-		return -1, err
-	}
-	runner := filepath.Join(dir, "runner.mjs")
-	if err := os.WriteFile(runner, []byte(denoRunner), 0o644); err != nil {
+	runner, err := writeDenoRunner(dir, wasmExec)
+	if err != nil {
 		return -1, err
 	}
 	wasm, err := filepath.Abs(o.WASM)

@@ -2,6 +2,7 @@
 // headless Chromium or Deno (see package wasmrun), exiting with its code.
 //
 //	go run ./scripts/internal/wasmrun/cmd/wasmrun [-runtime chromium|deno] [-webgpu] [-timeout 5m] ./pkg [args...]
+//	go run ./scripts/internal/wasmrun/cmd/wasmrun -export build/x ./pkg   # prog.wasm + Deno runner, for the GPU machine
 package main
 
 import (
@@ -9,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/ember-llm/ember/scripts/internal/wasmrun"
@@ -19,6 +21,7 @@ func main() {
 	gpu := flag.Bool("webgpu", true, "enable WebGPU")
 	timeout := flag.Duration("timeout", 5*time.Minute, "time limit")
 	dir := flag.String("dir", "", "static directory to serve under / (chromium)")
+	export := flag.String("export", "", "instead of running: write prog.wasm, runner.mjs and wasm_exec.js into this directory (for deno where Go is absent)")
 	flag.Parse()
 	if flag.NArg() < 1 {
 		fmt.Fprintln(os.Stderr, "usage: wasmrun [flags] ./pkg [args...]")
@@ -30,6 +33,16 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	if *export != "" {
+		check(os.MkdirAll(*export, 0o755))
+		b, err := os.ReadFile(wasm)
+		check(err)
+		check(os.WriteFile(filepath.Join(*export, "prog.wasm"), b, 0o644))
+		_, err = wasmrun.WriteDenoRunner(*export)
+		check(err)
+		fmt.Printf("run: deno run -A --unstable-webgpu %s/runner.mjs %s/prog.wasm [args]\n", *export, *export)
+		return
+	}
 	code, err := wasmrun.Run(ctx, wasmrun.Options{
 		Runtime: wasmrun.Runtime(*rt), WASM: wasm, Args: flag.Args()[1:], WebGPU: *gpu,
 		Stdout: os.Stdout, Stderr: os.Stderr, Timeout: *timeout, Dir: *dir,
@@ -39,4 +52,11 @@ func main() {
 		os.Exit(1)
 	}
 	os.Exit(code)
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 }
