@@ -68,16 +68,25 @@ type Engine struct {
 
 	// named activation buffers
 	step, tok, cs, x, xlast, xb, aq, as, qkv, ao, hb, h13, part, logits, out, readback bufferRef
+	idRB                                                                               [2]bufferRef // ping-pong readback of sampled ids
 	kc, vc                                                                             []bufferRef
 	mats                                                                               []*matrix
 
-	run       js.Value // the JS encoder of a forward pass
-	tokArr    js.Value // Uint32Array(batch) staging of token ids
-	tokBytes  js.Value // Uint8Array view of tokArr
-	lists     map[string]js.Value
-	opLists   map[string][]int32
-	funcs     jsbridge.Funcs
-	tokStage  []uint32
+	run      js.Value // the JS encoder of a forward pass
+	tokArr   js.Value // Uint32Array(batch) staging of token ids
+	tokBytes js.Value // Uint8Array view of tokArr
+	lists    map[string]js.Value
+	opLists  map[string][]int32
+	funcs    jsbridge.Funcs
+	tokStage []uint32
+	// spec is the decode step queued ahead on the GPU's own greedy choice
+	// (chained: its embedding reads the id the previous step wrote).
+	spec struct {
+		ok       bool
+		pos, tok int
+		rb       int
+	}
+	nextRB    int
 	logitsBuf []float32
 	closed    bool
 }
@@ -321,8 +330,15 @@ func Load(ctx context.Context, dev *webgpu.Device, m *bundle.Manifest, src Shard
 			}
 			e.kc, e.vc = append(e.kc, k), append(e.vc, v)
 		}
-		e.readback, err = e.bufferUsage("readback", max(perTok(c.VocabSize), 16), webgpu.BufferMapRead|webgpu.BufferCopyDst)
-		return err
+		if e.readback, err = e.bufferUsage("readback", max(perTok(c.VocabSize), 16), webgpu.BufferMapRead|webgpu.BufferCopyDst); err != nil {
+			return err
+		}
+		for i := range e.idRB {
+			if e.idRB[i], err = e.bufferUsage(fmt.Sprintf("id readback %d", i), 16, webgpu.BufferMapRead|webgpu.BufferCopyDst); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		if errors.Is(err, webgpu.ErrOutOfMemory) {
@@ -360,7 +376,11 @@ func Load(ctx context.Context, dev *webgpu.Device, m *bundle.Manifest, src Shard
 		}
 		return ops, nil
 	}
-	embedOps, err := g.embed(emb)
+	embedOps, err := g.embed(emb, e.tok)
+	if err != nil {
+		return nil, err
+	}
+	chainOps, err := g.embed(emb, e.out)
 	if err != nil {
 		return nil, err
 	}
@@ -390,17 +410,20 @@ func Load(ctx context.Context, dev *webgpu.Device, m *bundle.Manifest, src Shard
 	// reads the logits back and samples on the CPU.
 	sample, sampleErr := g.sample()
 	readLogits := copyOp(e.logits, e.readback, perTok(c.VocabSize), 0, 0)
-	readOut := copyOp(e.out, e.readback, 16, 0, 0)
-	body := map[bool][]int32{false: append(append([]int32{}, embedOps...), decode...), true: append(append([]int32{}, embedOps...), prefill...)}
-	head := map[bool][]int32{false: headDecode, true: headPrefill}
-	for _, pf := range []bool{false, true} {
-		name := map[bool]string{false: "decode", true: "prefill"}[pf]
-		e.lists[name] = e.jsList(body[pf])
-		e.lists[name+"+logits"] = e.jsList(body[pf], head[pf], readLogits)
-		e.lists[name+"+argmax"] = e.jsList(body[pf], head[pf], argmax, readOut)
-		e.opLists[name+"+argmax"] = concat(body[pf], head[pf], argmax, readOut)
-		if sampleErr == nil {
-			e.lists[name+"+sample"] = e.jsList(body[pf], head[pf], sample, readOut)
+	body := map[string][]int32{"decode": concat(embedOps, decode), "prefill": concat(embedOps, prefill), "chain": concat(chainOps, decode)}
+	head := map[string][]int32{"decode": headDecode, "prefill": headPrefill, "chain": headDecode}
+	for _, name := range []string{"decode", "prefill", "chain"} {
+		e.lists[name] = e.jsList(body[name])
+		e.lists[name+"+logits"] = e.jsList(body[name], head[name], readLogits)
+		for k, rb := range e.idRB {
+			readOut := copyOp(e.out, rb, 16, 0, 0)
+			e.lists[fmt.Sprintf("%s+argmax@%d", name, k)] = e.jsList(body[name], head[name], argmax, readOut)
+			if k == 0 {
+				e.opLists[name+"+argmax"] = concat(body[name], head[name], argmax, readOut)
+			}
+			if sampleErr == nil {
+				e.lists[fmt.Sprintf("%s+sample@%d", name, k)] = e.jsList(body[name], head[name], sample, readOut)
+			}
 		}
 	}
 	if err := e.makeRunner(); err != nil {
@@ -529,6 +552,7 @@ func (e *Engine) forward(ctx context.Context, tokens []int, pos int, tail string
 	if err := e.check(tokens, pos); err != nil {
 		return err
 	}
+	e.spec.ok = false // a queued chained step is superseded
 	for b := 0; b < len(tokens); b += e.batch {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -545,22 +569,35 @@ func (e *Engine) forward(ctx context.Context, tokens []int, pos int, tail string
 		if b+n == len(tokens) && tail != "" {
 			name += "+" + tail
 		}
-		topK := p.TopK
-		if topK < 0 {
-			topK = 0
-		}
-		if err := jsbridge.Try(func() {
-			e.run.Invoke(e.lists[name], n, pos+b, p.Temperature, topK, p.TopP, p.MinP, u)
-		}); err != nil {
-			return fmt.Errorf("engine: encode pass: %w", err)
+		if err := e.runList(name, n, pos+b, p, u); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// read maps the readback buffer and copies its first len(dst) bytes.
+// runList encodes and submits the named list for T tokens at pos.
+func (e *Engine) runList(name string, T, pos int, p llama.SampleParams, u float32) error {
+	list, ok := e.lists[name]
+	if !ok {
+		return fmt.Errorf("engine: no pass %q", name)
+	}
+	topK := max(p.TopK, 0)
+	if err := jsbridge.Try(func() {
+		e.run.Invoke(list, T, pos, p.Temperature, topK, p.TopP, p.MinP, u)
+	}); err != nil {
+		return fmt.Errorf("engine: encode pass: %w", err)
+	}
+	return nil
+}
+
+// read maps the logits readback buffer and copies its first len(dst) bytes.
 func (e *Engine) read(ctx context.Context, dst []byte) error {
-	rb := e.bufs[e.readback]
+	return e.readFrom(ctx, e.readback, dst)
+}
+
+func (e *Engine) readFrom(ctx context.Context, buf bufferRef, dst []byte) error {
+	rb := e.bufs[buf]
 	// The map must complete even when ctx ends, or the buffer stays pending.
 	if err := rb.MapAsync(context.WithoutCancel(ctx), webgpu.MapRead, 0, uint64(len(dst))); err != nil {
 		return err
@@ -599,24 +636,56 @@ func (e *Engine) Eval(ctx context.Context, tokens []int, pos int) ([]float32, er
 // (argmax for greedy decoding, the sample kernel otherwise) and only its id
 // is read back. When the sample kernel cannot decide within its candidate
 // cap, the logits are read back and sampled on the CPU.
+//
+// Greedy decoding is pipelined: before waiting for the id of step pos, the
+// step pos+1 is queued with the GPU's own choice as its input (its
+// embedding reads the id buffer), so the GPU works while the id travels
+// back and the caller decides what comes next. When the next call is that
+// step (the usual case), it is already running; otherwise it is simply
+// superseded: its keys and values at pos+1 are rewritten by the next pass.
 func (e *Engine) EvalSample(ctx context.Context, tokens []int, pos int, p llama.SampleParams, u float32) (int, error) {
-	tail := "sample"
-	if p.Greedy() {
-		tail = "argmax"
-	} else if _, ok := e.lists["decode+sample"]; !ok {
-		logits, err := e.Eval(ctx, tokens, pos)
-		if err != nil {
+	if !p.Greedy() {
+		if _, ok := e.lists["decode+sample@0"]; !ok {
+			logits, err := e.Eval(ctx, tokens, pos)
+			if err != nil {
+				return 0, err
+			}
+			return llama.SampleLogits(logits, p, u), nil
+		}
+	}
+	if err := e.check(tokens, pos); err != nil {
+		return 0, err
+	}
+	var k int
+	if p.Greedy() && e.spec.ok && len(tokens) == 1 && pos == e.spec.pos && tokens[0] == e.spec.tok {
+		k = e.spec.rb // already queued
+		e.spec.ok = false
+	} else {
+		k = e.nextRB
+		tail := fmt.Sprintf("sample@%d", k)
+		if p.Greedy() {
+			tail = fmt.Sprintf("argmax@%d", k)
+		}
+		if err := e.forward(ctx, tokens, pos, tail, p, u); err != nil {
 			return 0, err
 		}
-		return llama.SampleLogits(logits, p, u), nil
 	}
-	if err := e.forward(ctx, tokens, pos, tail, p, u); err != nil {
-		return 0, err
+	next := pos + len(tokens)
+	if p.Greedy() && next < e.cfg.ContextLength {
+		if err := e.runList(fmt.Sprintf("chain+argmax@%d", 1-k), 1, next, p, 0); err != nil {
+			return 0, err
+		}
+		e.spec.ok, e.spec.pos, e.spec.rb = true, next, 1-k
+		e.nextRB = k
+	} else {
+		e.nextRB = 1 - k
 	}
 	var id [4]uint32
-	if err := e.read(ctx, jsbridge.AsBytes(id[:])); err != nil {
+	if err := e.readFrom(ctx, e.idRB[k], jsbridge.AsBytes(id[:])); err != nil {
+		e.spec.ok = false
 		return 0, err
 	}
+	e.spec.tok = int(id[0])
 	if id[0] == shaders.SampleOverflow && !p.Greedy() {
 		if err := e.forward(ctx, tokens[len(tokens)-1:], pos+len(tokens)-1, "logits", p, u); err != nil {
 			return 0, err
@@ -627,6 +696,7 @@ func (e *Engine) EvalSample(ctx context.Context, tokens []int, pos int, p llama.
 		return llama.SampleLogits(e.logitsBuf, p, u), nil
 	}
 	if int(id[0]) >= e.cfg.VocabSize {
+		e.spec.ok = false
 		return 0, fmt.Errorf("%w: the GPU chose token %d (NaN logits?)", llama.ErrNonFinite, id[0])
 	}
 	return int(id[0]), nil

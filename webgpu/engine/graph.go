@@ -139,17 +139,19 @@ func (g *graph) matmul(mat *matrix, mode int, prefill bool, z dim, in []bufferRe
 	return nil
 }
 
-func (g *graph) embed(emb *matrix) ([]int32, error) {
+// embed appends the embedding of the token ids in buffer tok (the input
+// ids, or the id buffer the previous step's sampler wrote).
+func (g *graph) embed(emb *matrix, tok bufferRef) ([]int32, error) {
 	e := g.e
 	c := &e.cfg
 	ch := emb.chunks[0]
 	var err error
 	if emb.q8 {
 		err = g.add(shaders.EmbedQ8, map[string]float64{"DIM": float64(c.Dim), "BLOCK32": b2f(emb.block)},
-			cnst((c.Dim+63)/64), perToken, cnst(1), e.tok, ch.w, ch.s, e.x)
+			cnst((c.Dim+63)/64), perToken, cnst(1), tok, ch.w, ch.s, e.x)
 	} else {
 		err = g.add(shaders.EmbedF32, map[string]float64{"DIM": float64(c.Dim)},
-			cnst((c.Dim+63)/64), perToken, cnst(1), e.tok, ch.w, e.x)
+			cnst((c.Dim+63)/64), perToken, cnst(1), tok, ch.w, e.x)
 	}
 	return g.take(), err
 }

@@ -18,7 +18,6 @@ import (
 	"os"
 	"sort"
 	"syscall/js"
-	"time"
 
 	"github.com/ember-llm/ember/shaders"
 	"github.com/ember-llm/ember/webgpu"
@@ -54,6 +53,7 @@ func main() {
 		variant: shaders.ChooseInt8Dot(gpu.HasWGSLLanguageFeature(webgpu.LangPacked4x8IntegerDotProduct))}
 	fmt.Printf("adapter: %s; int8 dot: %s; features %v; maxStorageBufferBindingSize %d\n", ad.Info, b.variant, sortedKeys(dev.Features), dev.Limits.MaxStorageBufferBindingSize)
 
+	b.latency()
 	b.emptyDispatch()
 	dim, hidden := 4096, 11008
 	if *small {
@@ -171,8 +171,10 @@ func (b *bench) scales(rows, g int, b32 bool) *webgpu.Buffer {
 	return buf
 }
 
-// timeit encodes the dispatches of one sweep (run adds them to a pass) and
-// returns the median time of one sweep in ms.
+// timeit returns the GPU time of one sweep (run adds its dispatches to a
+// pass) in ms. A submit's completion is seen with a latency of its own (Deno
+// polls the device), so it times submits of n and 4n sweeps and takes the
+// slope.
 func (b *bench) timeit(run func(p *webgpu.ComputePass)) float64 {
 	do := func(reps int) float64 {
 		enc := b.dev.CreateCommandEncoder("")
@@ -184,19 +186,41 @@ func (b *bench) timeit(run func(p *webgpu.ComputePass)) float64 {
 		t0 := now()
 		b.dev.Queue.Submit(enc.Finish())
 		check(b.dev.Queue.OnSubmittedWorkDone(b.ctx))
-		return (now() - t0) / float64(reps)
+		return now() - t0
 	}
 	do(1)
-	deadline := time.Now().Add(300 * time.Millisecond)
-	for time.Now().Before(deadline) {
-		do(3)
+	// grow n until one submit takes ≥ 50 ms
+	n := 1
+	for n < 4096 && do(n) < 50 {
+		n *= 2
 	}
 	var ts []float64
 	for i := 0; i < *iters; i++ {
-		ts = append(ts, do(3))
+		ts = append(ts, (do(4*n)-do(n))/float64(3*n))
 	}
 	sort.Float64s(ts)
 	return ts[len(ts)/2]
+}
+
+// latency measures what a decode step pays besides GPU work: an empty
+// submit waited with onSubmittedWorkDone, and a 4-byte copy read back with
+// mapAsync.
+func (b *bench) latency() {
+	x := b.buffer(256, false)
+	var ts, tr []float64
+	out := make([]uint32, 1)
+	for i := 0; i < 20; i++ {
+		t0 := now()
+		b.dev.Queue.Submit(b.dev.CreateCommandEncoder("").Finish())
+		check(b.dev.Queue.OnSubmittedWorkDone(b.ctx))
+		ts = append(ts, now()-t0)
+		t0 = now()
+		check(b.dev.ReadUint32s(b.ctx, x, 0, out))
+		tr = append(tr, now()-t0)
+	}
+	sort.Float64s(ts)
+	sort.Float64s(tr)
+	fmt.Printf("latency: empty submit + onSubmittedWorkDone median %.2f ms (min %.2f); 4-byte readback (copy+submit+mapAsync) median %.2f ms (min %.2f)\n", ts[10], ts[0], tr[10], tr[0])
 }
 
 func (b *bench) emptyDispatch() {
@@ -211,7 +235,7 @@ func (b *bench) emptyDispatch() {
 			ps.DispatchWorkgroups(1, 1, 1)
 		}
 	})
-	fmt.Printf("empty dispatch (setPipeline+setBindGroup+dispatch, one pass): %.2f us each\n", ms*1000/1000)
+	fmt.Printf("empty dispatch (setPipeline+setBindGroup+dispatch, one pass): %.2f us each on the GPU\n", ms*1000/1000)
 }
 
 func (b *bench) matvec(name string, rows, cols int, b32 bool, rpw, wg, mode int) {
