@@ -2,12 +2,12 @@ package llama
 
 import (
 	"math"
-	"sync"
 )
 
 // parallel splits [0, n) into at most m.threads contiguous chunks (each at
-// least grain long, a multiple of 4 where possible) and runs f on each; w is
-// the chunk's worker index, for per-worker scratch buffers.
+// least grain long, a multiple of 4 where possible) and runs f on each, on the
+// model's worker pool; w is the chunk's worker index, for per-worker scratch
+// buffers.
 func (m *Model) parallel(n, grain int, f func(w, lo, hi int)) {
 	nt := m.threads
 	if grain < 1 {
@@ -16,22 +16,18 @@ func (m *Model) parallel(n, grain int, f func(w, lo, hi int)) {
 	if nt > n/grain {
 		nt = n / grain
 	}
-	if nt <= 1 {
+	p := m.workers.p
+	if nt <= 1 || p == nil {
 		f(0, 0, n)
 		return
 	}
 	chunk := (n + nt - 1) / nt
 	chunk = (chunk + 3) &^ 3
-	var wg sync.WaitGroup
-	for w := 1; w < nt; w++ {
-		lo, hi := w*chunk, min((w+1)*chunk, n)
-		if lo >= hi {
-			break
+	p.run(func(w int) {
+		if lo, hi := w*chunk, min((w+1)*chunk, n); lo < hi {
+			f(w, lo, hi)
 		}
-		wg.Go(func() { f(w, lo, hi) })
-	}
-	f(0, 0, min(chunk, n))
-	wg.Wait()
+	})
 }
 
 // matmul computes out[t] = W · x[t] for the T = len(x)/W.Cols tokens of x

@@ -102,6 +102,7 @@ type Model struct {
 	s        State
 
 	threads  int
+	workers  *poolHolder // helper goroutines when threads > 1
 	closed   bool
 	quantAct bool // int8 matrices multiply int8-quantized activations (runq.c style)
 
@@ -133,7 +134,9 @@ func Load(m *bundle.Manifest, src TensorSource) (*Model, error) {
 		return nil, fmt.Errorf("%w: %w", ErrBadModel, err)
 	}
 	c := m.Config
-	md := &Model{cfg: c, manifest: m, threads: defaultThreads(), quantAct: true}
+	md := &Model{cfg: c, manifest: m, quantAct: true, workers: &poolHolder{}}
+	runtime.AddCleanup(md, func(h *poolHolder) { h.set(nil) }, md.workers)
+	md.SetThreads(0)
 	md.cfg.EOSTokenIDs = append([]int(nil), c.EOSTokenIDs...)
 	var err error
 	mat := func(name string) Matrix {
@@ -199,7 +202,15 @@ func (m *Model) SetThreads(n int) {
 	if runtime.GOOS == "js" {
 		n = 1
 	}
+	if n == m.threads {
+		return
+	}
 	m.threads = n
+	if n > 1 {
+		m.workers.set(newPool(n - 1))
+	} else {
+		m.workers.set(nil)
+	}
 }
 
 // SetQuantizedActivations chooses, for int8 matrices, between multiplying
@@ -216,6 +227,7 @@ func (m *Model) Manifest() *bundle.Manifest { return m.manifest }
 // Close implements Engine; it drops the KV cache.
 func (m *Model) Close() error {
 	m.s.resetCache()
+	m.workers.set(nil)
 	m.closed = true
 	return nil
 }

@@ -1,23 +1,25 @@
 // matmul_q8: Y = X·Wᵀ for T tokens (prefill), int8 weights × int8-quantized
 // activations, tiled in workgroup memory: a workgroup computes a 64-token ×
-// 64-row tile, each invocation a 4×4 block, stepping through K one scale
-// group (32 values) at a time. Per group the integer dot is exact and is
-// scaled as the CPU engine does: q8_channel acc += f32(dot)·xs, times the
-// row scale at the end; q8_block32 acc += f32(dot)·(xs·ws).
+// 64-row tile, each invocation 4 tokens × 4 rows (strided by 16, so that a
+// warp's workgroup-memory reads are conflict-free 16-byte loads), stepping
+// through K two scale groups (64 values) at a time. Per group the integer
+// dot is exact and is scaled as the CPU engine does: q8_channel
+// acc += f32(dot)·xs, times the row scale at the end; q8_block32
+// acc += f32(dot)·(xs·ws).
 //
 // Bindings (group 0):
-//   0 w     array<u32>  read  [rows][KP/4] int8 packed, rows padded to KP
-//   1 s     array<u32>  read  scales (f32 [rows] or f16 [rows][G])
-//   2 xq    array<u32>  read  [T][KP/4]
-//   3 xs    array<f32>  read  [T][G]
-//   4 y     array<f32>  rw    [T][Y_STRIDE] at Y_OFFSET
-//   5 step  Step        uniform (n_tokens = T)
+//   0 w     array<vec4<u32>>  read  [rows][KP/16] int8 packed, rows padded to KP
+//   1 s     array<u32>        read  scales (f32 [rows] or f16 [rows][G])
+//   2 xq    array<vec4<u32>>  read  [T][KP/16]
+//   3 xs    array<f32>        read  [T][G]
+//   4 y     array<f32>        rw    [T][Y_STRIDE] at Y_OFFSET
+//   5 step  Step              uniform (n_tokens = T)
 // Overrides: COLS, ROWS, BLOCK32, MODE (0 store, 1 add into y), Y_STRIDE, Y_OFFSET.
 // Dispatch: (ceil(ROWS/64), ceil(T/64), 1); workgroup 16×16.
 
-@group(0) @binding(0) var<storage, read> w: array<u32>;
+@group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> s: array<u32>;
-@group(0) @binding(2) var<storage, read> xq: array<u32>;
+@group(0) @binding(2) var<storage, read> xq: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read> xs: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<uniform> step: Step;
@@ -29,14 +31,16 @@ override MODE: u32 = 0u;
 override Y_STRIDE: u32 = ROWS;
 override Y_OFFSET: u32 = 0u;
 override G: u32 = (COLS + 31u) / 32u;
+override KV: u32 = G * 2u; // vec4<u32> per row
 
 const TILE = 64u;
-const LD = 9u; // padded row of 8 words: avoids bank conflicts
+const KS = 2u; // scale groups per stage
 
-var<workgroup> wt: array<u32, 576>;  // TILE × LD
-var<workgroup> xt: array<u32, 576>;
-var<workgroup> wsc: array<f32, 64>;
-var<workgroup> xsc: array<f32, 64>;
+// [h][row]: h = vec4 index within the stage (2 per group)
+var<workgroup> wt: array<vec4<u32>, 256>;
+var<workgroup> xt: array<vec4<u32>, 256>;
+var<workgroup> wsc: array<f32, 128>; // [k][row]
+var<workgroup> xsc: array<f32, 128>; // [k][token]
 
 fn wscale(row: u32, g: u32) -> f32 {
   if (BLOCK32) {
@@ -47,6 +51,10 @@ fn wscale(row: u32, g: u32) -> f32 {
   return bitcast<f32>(s[row]);
 }
 
+fn dot16(a: vec4<u32>, b: vec4<u32>) -> i32 {
+  return idot4(a.x, b.x) + idot4(a.y, b.y) + idot4(a.z, b.z) + idot4(a.w, b.w);
+}
+
 @compute @workgroup_size(16, 16)
 fn matmul_q8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
              @builtin(local_invocation_index) tid: u32) {
@@ -54,62 +62,76 @@ fn matmul_q8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
   let row0 = wid.x * TILE;
   let tok0 = wid.y * TILE;
   var acc: array<array<f32, 4>, 4>; // [token i][row j]
-  for (var g = 0u; g < G; g++) {
-    // 512 words of each tile, two per invocation
-    for (var k = tid; k < TILE * 8u; k += 256u) {
-      let r = k / 8u;
-      let c = k % 8u;
-      var wv = 0u;
-      if (row0 + r < ROWS) {
-        wv = w[(row0 + r) * G * 8u + g * 8u + c];
-      }
-      wt[r * LD + c] = wv;
-      var xv = 0u;
-      if (tok0 + r < T) {
-        xv = xq[(tok0 + r) * G * 8u + g * 8u + c];
-      }
-      xt[r * LD + c] = xv;
+  // global → workgroup copy: 4 consecutive invocations read 64 contiguous bytes of one row
+  let lr = tid / 4u;
+  let lh = tid % 4u;
+  for (var g0 = 0u; g0 < G; g0 += KS) {
+    let kv = g0 * 2u + lh;
+    var wv = vec4<u32>(0u);
+    if (row0 + lr < ROWS && kv < KV) {
+      wv = w[(row0 + lr) * KV + kv];
     }
-    if (tid < TILE) {
+    wt[lh * TILE + lr] = wv;
+    var xv = vec4<u32>(0u);
+    if (tok0 + lr < T && kv < KV) {
+      xv = xq[(tok0 + lr) * KV + kv];
+    }
+    xt[lh * TILE + lr] = xv;
+    if (tid < 128u) {
+      let k = tid / TILE;
+      let t = tid % TILE;
       var sv = 0.0;
-      if (tok0 + tid < T) {
-        sv = xs[(tok0 + tid) * G + g];
+      if (tok0 + t < T && g0 + k < G) {
+        sv = xs[(tok0 + t) * G + g0 + k];
       }
       xsc[tid] = sv;
-    } else if (tid < 2u * TILE) {
-      let r = tid - TILE;
+    } else if (BLOCK32) {
+      let k = (tid - 128u) / TILE;
+      let r = (tid - 128u) % TILE;
       var sv = 0.0;
-      if (BLOCK32 && row0 + r < ROWS) {
-        sv = wscale(row0 + r, g);
+      if (row0 + r < ROWS && g0 + k < G) {
+        sv = wscale(row0 + r, g0 + k);
       }
-      wsc[r] = sv;
+      wsc[tid - 128u] = sv;
     }
     workgroupBarrier();
-    for (var i = 0u; i < 4u; i++) {
-      let tr = (lid.y * 4u + i) * LD;
-      let xscale = xsc[lid.y * 4u + i];
+    for (var k = 0u; k < KS; k++) {
+      var xa: array<vec4<u32>, 4>;
+      var xb: array<vec4<u32>, 4>;
+      var xscale: array<f32, 4>;
+      for (var i = 0u; i < 4u; i++) {
+        let t = lid.y + 16u * i;
+        xa[i] = xt[(2u * k) * TILE + t];
+        xb[i] = xt[(2u * k + 1u) * TILE + t];
+        xscale[i] = xsc[k * TILE + t];
+      }
       for (var j = 0u; j < 4u; j++) {
-        let wr = (lid.x * 4u + j) * LD;
-        var d = 0;
-        for (var c = 0u; c < 8u; c++) {
-          d += idot4(xt[tr + c], wt[wr + c]);
-        }
+        let r = lid.x + 16u * j;
+        let wa = wt[(2u * k) * TILE + r];
+        let wb = wt[(2u * k + 1u) * TILE + r];
+        var ws = 1.0;
         if (BLOCK32) {
-          acc[i][j] += f32(d) * (xscale * wsc[lid.x * 4u + j]);
-        } else {
-          acc[i][j] += f32(d) * xscale;
+          ws = wsc[k * TILE + r];
+        }
+        for (var i = 0u; i < 4u; i++) {
+          let d = dot16(xa[i], wa) + dot16(xb[i], wb);
+          if (BLOCK32) {
+            acc[i][j] += f32(d) * (xscale[i] * ws);
+          } else {
+            acc[i][j] += f32(d) * xscale[i];
+          }
         }
       }
     }
     workgroupBarrier();
   }
   for (var i = 0u; i < 4u; i++) {
-    let t = tok0 + lid.y * 4u + i;
+    let t = tok0 + lid.y + 16u * i;
     if (t >= T) {
       continue;
     }
     for (var j = 0u; j < 4u; j++) {
-      let row = row0 + lid.x * 4u + j;
+      let row = row0 + lid.x + 16u * j;
       if (row >= ROWS) {
         continue;
       }

@@ -1,3 +1,5 @@
+//go:build !js
+
 // Command generate runs a bundle and prints the generated text:
 //
 //	go run ./scripts/generate -model DIR -prompt TEXT -n N -temp T [-seed S] [-format text|ids]

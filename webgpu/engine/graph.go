@@ -8,6 +8,7 @@ import (
 	"syscall/js"
 
 	"github.com/ember-llm/ember/jsbridge"
+	"github.com/ember-llm/ember/llama"
 	"github.com/ember-llm/ember/shaders"
 )
 
@@ -361,45 +362,62 @@ func (e *Engine) makeRunner() error {
 	return nil
 }
 
-// profileJS times each op of a list alone: reps copies of the dispatch in one
-// command buffer, waiting for the queue, so the figure includes the
-// per-dispatch cost (barriers, launch) that a real pass pays.
+// profileJS times a decode pass on the GPU with timestamp queries: each
+// dispatch alone in its own pass (its execution time), and all of them in one
+// pass as the engine runs them (execution plus the barriers between them).
 const profileJS = `
 const d = (k, a, T, pos) => k === 0 ? a : k === 1 ? T : k === 2 ? Math.ceil(T / a) : Math.ceil((pos + T) / a);
 return async function profile(ops, T, pos, reps) {
-  const out = [];
-  const q = device.queue;
-  for (let i = 0; i < ops.length; i += 8) {
-    const p = ops[i];
-    if (p < 0) { out.push(-1); continue; }
-    const t0 = performance.now();
+  const n = ops.length / 8;
+  const qs = device.createQuerySet({ type: "timestamp", count: 2 * n + 2 });
+  const size = 8 * (2 * n + 2);
+  const res = device.createBuffer({ size, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const rd = device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const sum = new Float64Array(n + 1);
+  const dispatch = (pass, o) => {
+    pass.setPipeline(pipes[ops[o]]);
+    pass.setBindGroup(0, groups[ops[o + 1]]);
+    pass.dispatchWorkgroups(d(ops[o + 2], ops[o + 3], T, pos), d(ops[o + 4], ops[o + 5], T, pos), d(ops[o + 6], ops[o + 7], T, pos));
+  };
+  for (let r = 0; r < reps; r++) {
     const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    pass.setPipeline(pipes[p]);
-    pass.setBindGroup(0, groups[ops[i + 1]]);
-    for (let r = 0; r < reps; r++) {
-      pass.dispatchWorkgroups(d(ops[i + 2], ops[i + 3], T, pos), d(ops[i + 4], ops[i + 5], T, pos), d(ops[i + 6], ops[i + 7], T, pos));
+    for (let i = 0; i < n; i++) {
+      if (ops[i * 8] < 0) continue;
+      const pass = enc.beginComputePass({ timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+      dispatch(pass, i * 8);
+      pass.end();
     }
-    pass.end();
-    q.submit([enc.finish()]);
-    await q.onSubmittedWorkDone();
-    out.push((performance.now() - t0) / reps);
+    const all = enc.beginComputePass({ timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 2 * n, endOfPassWriteIndex: 2 * n + 1 } });
+    for (let i = 0; i < n; i++) if (ops[i * 8] >= 0) dispatch(all, i * 8);
+    all.end();
+    enc.resolveQuerySet(qs, 0, 2 * n + 2, res, 0);
+    enc.copyBufferToBuffer(res, 0, rd, 0, size);
+    device.queue.submit([enc.finish()]);
+    await rd.mapAsync(GPUMapMode.READ);
+    const t = new BigUint64Array(rd.getMappedRange());
+    for (let i = 0; i <= n; i++) if (i === n || ops[i * 8] >= 0) sum[i] += Number(t[2 * i + 1] - t[2 * i]) / 1e6;
+    rd.unmap();
   }
-  return out;
+  qs.destroy(); res.destroy(); rd.destroy();
+  return Array.from(sum, (v) => v / reps);
 };`
 
-// OpProfile is the measured time of one op of a pass.
+// OpProfile is the measured GPU time of one dispatch of a decode pass.
 type OpProfile struct {
-	Kernel string  // pipeline label (kernel and override constants)
-	MS     float64 // milliseconds per dispatch
+	Kernel string  // pipeline label (kernel and override constants); "pass" for the whole pass
+	MS     float64 // milliseconds
 }
 
-// Profile times every dispatch of a decode pass (T = 1 at position pos, with
-// greedy sampling) one at a time, reps times each.
+// Profile times a decode pass (T = 1 at position pos, greedy) on the GPU with
+// timestamp queries, averaged over reps runs: every dispatch alone, then the
+// whole pass in one compute pass (the last entry, Kernel "pass").
 func (e *Engine) Profile(ctx context.Context, pos, reps int) ([]OpProfile, error) {
 	list, ok := e.opLists["decode+argmax"]
 	if !ok {
 		return nil, fmt.Errorf("engine: no decode pass")
+	}
+	if !e.dev.HasFeature("timestamp-query") {
+		return nil, fmt.Errorf("engine: profiling needs the timestamp-query feature, which this device lacks")
 	}
 	bufs, pipes, groups := e.jsTables()
 	mk, err := jsbridge.New(js.Global().Get("Function"), "device", "bufs", "pipes", "groups", profileJS)
@@ -410,16 +428,26 @@ func (e *Engine) Profile(ctx context.Context, pos, reps int) ([]OpProfile, error
 	if err != nil {
 		return nil, err
 	}
-	v, err := jsbridge.Await(ctx, prof.Invoke(e.jsList(list), 1, pos, reps))
+	// The Step uniform must describe this pass.
+	if err := e.runList("decode", 1, pos, llama.SampleParams{}, 0); err != nil {
+		return nil, err
+	}
+	p, err := jsbridge.Invoke(prof, e.jsList(list), 1, pos, reps)
+	if err != nil {
+		return nil, err
+	}
+	v, err := jsbridge.Await(ctx, p)
 	if err != nil {
 		return nil, err
 	}
 	var out []OpProfile
 	for i := 0; i < v.Length(); i++ {
-		p := list[i*opLen]
-		name := "copy"
-		if p >= 0 {
-			name = e.pipes[p].Label
+		name := "pass"
+		if i < len(list)/opLen {
+			name = "copy"
+			if p := list[i*opLen]; p >= 0 {
+				name = e.pipes[p].Label
+			}
 		}
 		out = append(out, OpProfile{Kernel: name, MS: v.Index(i).Float()})
 	}

@@ -31,6 +31,8 @@ var (
 )
 
 type bench struct {
+	chunk   []byte                     // random bytes, generated once
+	weights map[[2]int][]*webgpu.Buffer // per (rows, padded cols): *layers weight buffers
 	ctx     context.Context
 	dev     *webgpu.Device
 	variant shaders.Int8Dot
@@ -49,7 +51,7 @@ func main() {
 	check(err)
 	dev, err := ad.RequestDevice(ctx, nil)
 	check(err)
-	b := &bench{ctx: ctx, dev: dev, mods: map[string]*webgpu.ShaderModule{}, rng: rand.New(rand.NewPCG(1, 2)),
+	b := &bench{ctx: ctx, dev: dev, mods: map[string]*webgpu.ShaderModule{}, weights: map[[2]int][]*webgpu.Buffer{}, rng: rand.New(rand.NewPCG(1, 2)),
 		variant: shaders.ChooseInt8Dot(gpu.HasWGSLLanguageFeature(webgpu.LangPacked4x8IntegerDotProduct))}
 	fmt.Printf("adapter: %s; int8 dot: %s; features %v; maxStorageBufferBindingSize %d\n", ad.Info, b.variant, sortedKeys(dev.Features), dev.Limits.MaxStorageBufferBindingSize)
 
@@ -67,14 +69,16 @@ func main() {
 	for _, b32 := range []bool{false, true} {
 		for _, s := range shapes {
 			cfgs := [][2]int{{4, 256}}
-			if *sweep && s.name == shapes[0].name {
-				cfgs = [][2]int{{1, 64}, {1, 128}, {1, 256}, {2, 128}, {2, 256}, {4, 64}, {4, 128}, {4, 256}, {8, 128}, {8, 256}}
+			if *sweep {
+				cfgs = [][2]int{{1, 64}, {1, 128}, {1, 256}, {2, 64}, {2, 128}, {4, 64}, {4, 128}, {4, 256}}
 			}
 			for _, c := range cfgs {
 				b.matvec(s.name, s.rows, s.cols, b32, c[0], c[1], 0)
 			}
 		}
-		b.matvec("w1+w3 swiglu 2x11008x4096", hidden, dim, b32, 4, 256, 2)
+		for _, c := range [][2]int{{1, 128}, {2, 128}, {4, 256}} {
+			b.matvec("w1+w3 swiglu 2x11008x4096", hidden, dim, b32, c[0], c[1], 2)
+		}
 	}
 	T := 512
 	if *small {
@@ -85,7 +89,9 @@ func main() {
 		b.matmul(T, hidden, dim, b32)
 	}
 	for _, ctxLen := range []int{256, 2048} {
-		b.attention(ctxLen, 32, 32, 128, 128)
+		for _, chunk := range []int{32, 64, 128} {
+			b.attention(ctxLen, 32, 32, 128, chunk)
+		}
 	}
 	dev.Destroy()
 	os.Exit(0)
@@ -136,13 +142,16 @@ func (b *bench) buffer(n int, random bool) *webgpu.Buffer {
 	buf, err := b.dev.CreateBuffer(webgpu.BufferDescriptor{Size: uint64(n), Usage: webgpu.BufferStorage | webgpu.BufferCopyDst | webgpu.BufferCopySrc})
 	check(err)
 	if random {
-		chunk := make([]byte, min(n, 16<<20))
-		for i := 0; i < len(chunk); i += 8 {
-			v := b.rng.Uint64()
-			for j := 0; j < 8 && i+j < len(chunk); j++ {
-				chunk[i+j] = byte(v >> (8 * j))
+		if b.chunk == nil {
+			b.chunk = make([]byte, 16<<20)
+			for i := 0; i < len(b.chunk); i += 8 {
+				v := b.rng.Uint64()
+				for j := 0; j < 8; j++ {
+					b.chunk[i+j] = byte(v >> (8 * j))
+				}
 			}
 		}
+		chunk := b.chunk
 		for off := 0; off < n; off += len(chunk) {
 			check(buf.Write(uint64(off), chunk[:min(len(chunk), n-off)]))
 		}
@@ -250,8 +259,13 @@ func (b *bench) matvec(name string, rows, cols int, b32 bool, rpw, wg, mode int)
 	xq, xs, y := b.buffer(kp, true), b.buffer(4*g, false), b.buffer(4*rows, false)
 	s := b.scales(wrows, g, b32)
 	var bgs []*webgpu.BindGroup
-	for l := 0; l < *layers; l++ {
-		w := b.buffer(wrows*kp, true)
+	key := [2]int{wrows, kp}
+	if b.weights[key] == nil {
+		for l := 0; l < *layers; l++ {
+			b.weights[key] = append(b.weights[key], b.buffer(wrows*kp, true))
+		}
+	}
+	for _, w := range b.weights[key] {
 		bg, err := b.dev.BindBuffers(name, bgl, w, s, xq, xs, y)
 		check(err)
 		bgs = append(bgs, bg)
@@ -325,5 +339,5 @@ func (b *bench) attention(ctxLen, nh, nkv, hd, chunk int) {
 		ps.DispatchWorkgroups(uint32(nh), 1, 1)
 	})
 	bytes := 2 * 4 * float64(ctxLen*kvdim)
-	fmt.Printf("attention decode ctx=%d heads=%d/%d hd=%d: %.1f us (partial+reduce), KV read %.1f GB/s\n", ctxLen, nh, nkv, hd, ms*1000, bytes/ms/1e6)
+	fmt.Printf("attention decode ctx=%d heads=%d/%d hd=%d chunk=%d: %.1f us (partial+reduce), KV read %.1f GB/s\n", ctxLen, nh, nkv, hd, chunk, ms*1000, bytes/ms/1e6)
 }
