@@ -15,16 +15,16 @@ const prefillBlock = 32
 // the context length).
 type State struct {
 	B      int
-	x      []float32 // (B, dim) residual stream
-	xb     []float32 // (B, max(dim, q_dim)) normed input, then attention output
-	xb2    []float32 // (B, dim)
-	q      []float32 // (B, q_dim)
-	hb     []float32 // (B, hidden_dim)
-	hb2    []float32 // (B, hidden_dim)
-	cos    []float32 // (B, head_dim/2) RoPE of the block's positions
-	sin    []float32 // (B, head_dim/2)
-	att    [][]float32
-	logits []float32 // (vocab) or (B, vocab) for EvalAll
+	x      []float32   // (B, dim) residual stream
+	xb     []float32   // (B, max(dim, q_dim)) normed input, then attention output
+	xb2    []float32   // (B, dim)
+	q      []float32   // (B, q_dim)
+	hb     []float32   // (B, hidden_dim)
+	hb2    []float32   // (B, hidden_dim)
+	cos    []float32   // (B, head_dim/2) RoPE of the block's positions
+	sin    []float32   // (B, head_dim/2)
+	att    [][]float32 // (worker)(positions) attention scores, one buffer per worker
+	logits []float32   // (vocab) of the token classified last
 
 	xq   []int8    // quantized activations (B, padded width)
 	xs   []float32 // their scales (B, groups of 32)
@@ -123,7 +123,9 @@ func (m *Model) forward(ctx context.Context, tokens []int, pos int, all func(int
 			return nil, err
 		}
 		n := min(s.B, len(tokens)-b)
-		m.block(tokens[b:b+n], pos+b)
+		if err := m.block(ctx, tokens[b:b+n], pos+b); err != nil {
+			return nil, err
+		}
 		if all != nil {
 			for t := 0; t < n; t++ {
 				logits, err := m.classify(t)
@@ -158,8 +160,9 @@ func (m *Model) classify(t int) ([]float32, error) {
 }
 
 // block runs the transformer over T = len(tokens) tokens at positions
-// [pos, pos+T), leaving the final hidden states in s.x.
-func (m *Model) block(tokens []int, pos int) {
+// [pos, pos+T), leaving the final hidden states in s.x. A cancelled ctx
+// stops it between layers (a 7B layer is a fraction of a second).
+func (m *Model) block(ctx context.Context, tokens []int, pos int) error {
 	c := &m.cfg
 	s := &m.s
 	w := &m.W
@@ -178,6 +181,9 @@ func (m *Model) block(tokens []int, pos int) {
 	q := s.q[:T*qDim]
 	hb, hb2 := s.hb[:T*hidden], s.hb2[:T*hidden]
 	for l := range w.Layers {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		L := &w.Layers[l]
 		// attention rmsnorm
 		for t := 0; t < T; t++ {
@@ -215,6 +221,7 @@ func (m *Model) block(tokens []int, pos int) {
 		m.matmul(xb2, hb, &L.W2)
 		add(x, xb2)
 	}
+	return nil
 }
 
 // ropeTables fills cos/sin for positions [pos, pos+T).

@@ -262,7 +262,21 @@ func matmulQ8Q8(out []float32, xq []int8, xs []float32, w *Matrix, T, lo, hi int
 	for r := lo; r < hi; r++ {
 		wr := w.Q[r*stride : (r+1)*stride]
 		sc := w.Scales[r*w.Groups : (r+1)*w.Groups]
-		for t := 0; t < T; t++ {
+		t := 0
+		if useAVX2 { // prefill: four tokens per pass over the row
+			ws, step, rs := &sc[0], 4, float32(1)
+			if perChannel {
+				ws, step, rs = &one, 0, sc[0]
+			}
+			var o [4]float32
+			for ; t+4 <= T; t += 4 {
+				dotQ8x4AVX2(&wr[0], &xq[t*stride], stride, &xs[t*groups], 4*groups, ws, groups, step, &o[0])
+				for i, v := range o {
+					out[(t+i)*d+r] = v * rs
+				}
+			}
+		}
+		for ; t < T; t++ {
 			xt := xq[t*stride : (t+1)*stride]
 			st := xs[t*groups : (t+1)*groups]
 			var sum float32
@@ -272,14 +286,9 @@ func matmulQ8Q8(out []float32, xq []int8, xs []float32, w *Matrix, T, lo, hi int
 			case useAVX2:
 				sum = dotQ8AVX2(&wr[0], &xt[0], &st[0], &sc[0], groups, 4)
 			case perChannel:
-				for g, s := range st {
-					sum += float32(dotI8x32(wr[g*qgroup:], xt[g*qgroup:])) * s
-				}
-				sum *= sc[0]
+				sum = dotQ8Go(wr, xt, st, nil) * sc[0]
 			default:
-				for g, s := range st {
-					sum += float32(dotI8x32(wr[g*qgroup:], xt[g*qgroup:])) * (s * sc[g])
-				}
+				sum = dotQ8Go(wr, xt, st, sc)
 			}
 			out[t*d+r] = sum
 		}
@@ -288,15 +297,26 @@ func matmulQ8Q8(out []float32, xq []int8, xs []float32, w *Matrix, T, lo, hi int
 
 var one float32 = 1
 
-// dotI8x32 is the integer dot product of the first 32 values of a and b.
-func dotI8x32(a, b []int8) int32 {
-	a, b = a[:32:32], b[:32:32]
-	var s0, s1, s2, s3 int32
-	for i := 0; i < 32; i += 4 {
-		s0 += int32(a[i]) * int32(b[i])
-		s1 += int32(a[i+1]) * int32(b[i+1])
-		s2 += int32(a[i+2]) * int32(b[i+2])
-		s3 += int32(a[i+3]) * int32(b[i+3])
+// dotQ8Go is the pure Go (js/wasm) int8·int8 row product: Σ_g xs[g]·ws[g]·
+// Σ_{j<32} w[32g+j]·x[32g+j], with ws nil for a per-channel row (scaled by
+// the caller). The group loop is written out so that nothing is called
+// per group.
+func dotQ8Go(w, x []int8, xs, ws []float32) float32 {
+	var sum float32
+	for g, s := range xs {
+		a := w[g*qgroup : g*qgroup+qgroup : g*qgroup+qgroup]
+		b := x[g*qgroup : g*qgroup+qgroup : g*qgroup+qgroup]
+		var s0, s1 int32
+		for i := 0; i < qgroup; i += 8 {
+			s0 += int32(a[i])*int32(b[i]) + int32(a[i+1])*int32(b[i+1]) +
+				int32(a[i+2])*int32(b[i+2]) + int32(a[i+3])*int32(b[i+3])
+			s1 += int32(a[i+4])*int32(b[i+4]) + int32(a[i+5])*int32(b[i+5]) +
+				int32(a[i+6])*int32(b[i+6]) + int32(a[i+7])*int32(b[i+7])
+		}
+		if ws != nil {
+			s *= ws[g]
+		}
+		sum += float32(s0+s1) * s
 	}
-	return (s0 + s1) + (s2 + s3)
+	return sum
 }

@@ -64,11 +64,62 @@ func TestKernelsAgree(t *testing.T) {
 			wantF += d * float64(ws[g])
 			wantFChan += d * float64(ws[0])
 		}
+		require.InDelta(t, want, dotQ8Go(w, x, xs, ws), 1e-3*math.Abs(want)+1e-3)
+		require.InDelta(t, wantChan, dotQ8Go(w, x, xs, nil), 1e-3*math.Abs(wantChan)+1e-3)
 		if useAVX2 {
 			require.InDelta(t, wantF, dotQ8F32AVX2(&w[0], &xf[0], &ws[0], groups, 4), 1e-3*math.Abs(wantF)+1e-2)
 			require.InDelta(t, wantFChan, dotQ8F32AVX2(&w[0], &xf[0], &ws[0], groups, 0), 1e-3*math.Abs(wantFChan)+1e-2)
 			require.InDelta(t, want, dotQ8AVX2(&w[0], &x[0], &xs[0], &ws[0], groups, 4), 1e-3*math.Abs(want)+1e-3)
 			require.InDelta(t, wantChan, dotQ8AVX2(&w[0], &x[0], &xs[0], &one, groups, 0), 1e-3*math.Abs(wantChan)+1e-3)
+		}
+	}
+}
+
+// dotI8x32 is the integer dot product of the first 32 values of a and b.
+func dotI8x32(a, b []int8) int32 {
+	a, b = a[:32:32], b[:32:32]
+	var s0, s1, s2, s3 int32
+	for i := 0; i < 32; i += 4 {
+		s0 += int32(a[i]) * int32(b[i])
+		s1 += int32(a[i+1]) * int32(b[i+1])
+		s2 += int32(a[i+2]) * int32(b[i+2])
+		s3 += int32(a[i+3]) * int32(b[i+3])
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// The four-token int8 kernel equals four single-token calls bit for bit, so
+// prefill and token-by-token evaluation agree exactly.
+func TestQ8x4Kernel(t *testing.T) {
+	if !useAVX2 {
+		t.Skip("no AVX2 on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, groups := range []int{1, 2, 3, 8, 9} {
+		n := groups * 32
+		w := make([]int8, n)
+		x := make([]int8, 4*n)
+		xs := make([]float32, 4*groups)
+		ws := make([]float32, groups)
+		for i := range w {
+			w[i] = int8(rng.IntN(255) - 127)
+		}
+		for i := range x {
+			x[i] = int8(rng.IntN(255) - 127)
+		}
+		for i := range xs {
+			xs[i] = rng.Float32()
+		}
+		for i := range ws {
+			ws[i] = rng.Float32()
+		}
+		for _, step := range []int{0, 4} {
+			var o [4]float32
+			dotQ8x4AVX2(&w[0], &x[0], n, &xs[0], 4*groups, &ws[0], groups, step, &o[0])
+			for tok := 0; tok < 4; tok++ {
+				want := dotQ8AVX2(&w[0], &x[tok*n], &xs[tok*groups], &ws[0], groups, step)
+				require.Equal(t, want, o[tok], "groups %d step %d token %d: must be bit-identical", groups, step, tok)
+			}
 		}
 	}
 }

@@ -94,7 +94,8 @@ func (s DirSource) ReadTensor(t *bundle.Tensor, dst []byte) error {
 	return nil
 }
 
-// Model is the CPU engine: weights, the run state and the KV cache.
+// Model is the CPU engine: weights, the run state and the KV cache. It
+// implements Engine; like every Engine it is not safe for concurrent use.
 type Model struct {
 	cfg      bundle.Config
 	manifest *bundle.Manifest

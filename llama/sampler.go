@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
+	"sync"
 )
 
 // SampleParams chooses how the next token is picked from the logits.
@@ -108,9 +109,19 @@ func ApplyRepetitionPenalty(logits []float32, context []int, penalty float32, n 
 // SampleLogits applies steps 1–4 of SampleParams to logits with the given
 // uniform number u. It does not modify logits.
 func SampleLogits(logits []float32, p SampleParams, u float32) int {
-	s := Sampler{P: p}
-	return s.sample(logits, u)
+	if p.Greedy() {
+		return Argmax(logits)
+	}
+	s := scratchPool.Get().(*Sampler)
+	s.P = p
+	id := s.sample(logits, u)
+	scratchPool.Put(s)
+	return id
 }
+
+// scratchPool recycles the probability buffers of SampleLogits (a 128k
+// vocabulary needs 512 KiB per call).
+var scratchPool = sync.Pool{New: func() any { return new(Sampler) }}
 
 // Argmax returns the index of the largest value, the lowest on ties.
 func Argmax(x []float32) int {

@@ -44,3 +44,10 @@ func dotQ8AVX2(w, x *int8, xs, ws *float32, groups, wsStep int) float32
 //
 //go:noescape
 func dotQ8F32AVX2(w *int8, x, ws *float32, groups, wsStep int) float32
+
+// dotQ8x4AVX2 is dotQ8AVX2 for four tokens at once: x and xs hold the
+// tokens' int8 rows and scales xStride and xsStride bytes apart; the four
+// results go to out[0..3].
+//
+//go:noescape
+func dotQ8x4AVX2(w, x *int8, xStride int, xs *float32, xsStride int, ws *float32, groups, wsStep int, out *float32)

@@ -55,13 +55,24 @@ fn dot16(a: vec4<u32>, b: vec4<u32>) -> i32 {
   return idot4(a.x, b.x) + idot4(a.y, b.y) + idot4(a.z, b.z) + idot4(a.w, b.w);
 }
 
+// the 4 rows' integer dots of one token for one group (32 values = a|b halves)
+fn rowdots(xa: vec4<u32>, xb: vec4<u32>, w: array<vec4<u32>, 8>) -> vec4<f32> {
+  return vec4<f32>(vec4<i32>(dot16(xa, w[0]) + dot16(xb, w[1]), dot16(xa, w[2]) + dot16(xb, w[3]),
+                             dot16(xa, w[4]) + dot16(xb, w[5]), dot16(xa, w[6]) + dot16(xb, w[7])));
+}
+
 @compute @workgroup_size(16, 16)
 fn matmul_q8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
              @builtin(local_invocation_index) tid: u32) {
   let T = step.n_tokens;
   let row0 = wid.x * TILE;
   let tok0 = wid.y * TILE;
-  var acc: array<array<f32, 4>, 4>; // [token i][row j]
+  // acc<i>: token lid.y + 16·i, components: rows lid.x + 16·j (no dynamically
+  // indexed private arrays: they can land in local memory)
+  var acc0 = vec4<f32>(0.0);
+  var acc1 = vec4<f32>(0.0);
+  var acc2 = vec4<f32>(0.0);
+  var acc3 = vec4<f32>(0.0);
   // global → workgroup copy: 4 consecutive invocations read 64 contiguous bytes of one row
   let lr = tid / 4u;
   let lh = tid % 4u;
@@ -96,35 +107,25 @@ fn matmul_q8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
     }
     workgroupBarrier();
     for (var k = 0u; k < KS; k++) {
-      var xa: array<vec4<u32>, 4>;
-      var xb: array<vec4<u32>, 4>;
-      var xscale: array<f32, 4>;
-      for (var i = 0u; i < 4u; i++) {
-        let t = lid.y + 16u * i;
-        xa[i] = xt[(2u * k) * TILE + t];
-        xb[i] = xt[(2u * k + 1u) * TILE + t];
-        xscale[i] = xsc[k * TILE + t];
+      let a = 2u * k * TILE;
+      let b = a + TILE;
+      let r = lid.x;
+      let wv = array<vec4<u32>, 8>(wt[a + r], wt[b + r], wt[a + r + 16u], wt[b + r + 16u],
+                                   wt[a + r + 32u], wt[b + r + 32u], wt[a + r + 48u], wt[b + r + 48u]);
+      let t = lid.y;
+      let xs4 = vec4<f32>(xsc[k * TILE + t], xsc[k * TILE + t + 16u], xsc[k * TILE + t + 32u], xsc[k * TILE + t + 48u]);
+      var ws4 = vec4<f32>(1.0);
+      if (BLOCK32) {
+        ws4 = vec4<f32>(wsc[k * TILE + r], wsc[k * TILE + r + 16u], wsc[k * TILE + r + 32u], wsc[k * TILE + r + 48u]);
       }
-      for (var j = 0u; j < 4u; j++) {
-        let r = lid.x + 16u * j;
-        let wa = wt[(2u * k) * TILE + r];
-        let wb = wt[(2u * k + 1u) * TILE + r];
-        var ws = 1.0;
-        if (BLOCK32) {
-          ws = wsc[k * TILE + r];
-        }
-        for (var i = 0u; i < 4u; i++) {
-          let d = dot16(xa[i], wa) + dot16(xb[i], wb);
-          if (BLOCK32) {
-            acc[i][j] += f32(d) * (xscale[i] * ws);
-          } else {
-            acc[i][j] += f32(d) * xscale[i];
-          }
-        }
-      }
+      acc0 += rowdots(xt[a + t], xt[b + t], wv) * (xs4.x * ws4);
+      acc1 += rowdots(xt[a + t + 16u], xt[b + t + 16u], wv) * (xs4.y * ws4);
+      acc2 += rowdots(xt[a + t + 32u], xt[b + t + 32u], wv) * (xs4.z * ws4);
+      acc3 += rowdots(xt[a + t + 48u], xt[b + t + 48u], wv) * (xs4.w * ws4);
     }
     workgroupBarrier();
   }
+  let accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
   for (var i = 0u; i < 4u; i++) {
     let t = tok0 + lid.y + 16u * i;
     if (t >= T) {
@@ -135,7 +136,7 @@ fn matmul_q8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
       if (row >= ROWS) {
         continue;
       }
-      var v = acc[i][j];
+      var v = accs[i][j];
       if (!BLOCK32) {
         v = v * wscale(row, 0u);
       }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"syscall/js"
+	"time"
 
 	"github.com/ember-llm/ember/jsbridge"
 	"github.com/ember-llm/ember/llama"
@@ -368,7 +369,9 @@ func (e *Engine) makeRunner() error {
 const profileJS = `
 const d = (k, a, T, pos) => k === 0 ? a : k === 1 ? T : k === 2 ? Math.ceil(T / a) : Math.ceil((pos + T) / a);
 return async function profile(ops, T, pos, reps) {
-  const n = ops.length / 8;
+  const idx = [];
+  for (let i = 0; i < ops.length / 8; i++) if (ops[i * 8] >= 0) idx.push(i);
+  const n = idx.length;
   const qs = device.createQuerySet({ type: "timestamp", count: 2 * n + 2 });
   const size = 8 * (2 * n + 2);
   const res = device.createBuffer({ size, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
@@ -381,25 +384,27 @@ return async function profile(ops, T, pos, reps) {
   };
   for (let r = 0; r < reps; r++) {
     const enc = device.createCommandEncoder();
-    for (let i = 0; i < n; i++) {
-      if (ops[i * 8] < 0) continue;
-      const pass = enc.beginComputePass({ timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
-      dispatch(pass, i * 8);
+    for (let j = 0; j < n; j++) {
+      const pass = enc.beginComputePass({ timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 2 * j, endOfPassWriteIndex: 2 * j + 1 } });
+      dispatch(pass, idx[j] * 8);
       pass.end();
     }
     const all = enc.beginComputePass({ timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 2 * n, endOfPassWriteIndex: 2 * n + 1 } });
-    for (let i = 0; i < n; i++) if (ops[i * 8] >= 0) dispatch(all, i * 8);
+    for (let j = 0; j < n; j++) dispatch(all, idx[j] * 8);
     all.end();
     enc.resolveQuerySet(qs, 0, 2 * n + 2, res, 0);
     enc.copyBufferToBuffer(res, 0, rd, 0, size);
     device.queue.submit([enc.finish()]);
     await rd.mapAsync(GPUMapMode.READ);
     const t = new BigUint64Array(rd.getMappedRange());
-    for (let i = 0; i <= n; i++) if (i === n || ops[i * 8] >= 0) sum[i] += Number(t[2 * i + 1] - t[2 * i]) / 1e6;
+    for (let j = 0; j <= n; j++) sum[j] += Number(t[2 * j + 1] - t[2 * j]) / 1e6;
     rd.unmap();
   }
   qs.destroy(); res.destroy(); rd.destroy();
-  return Array.from(sum, (v) => v / reps);
+  const out = new Float64Array(ops.length / 8 + 1);
+  for (let j = 0; j < n; j++) out[idx[j]] = sum[j] / reps;
+  out[ops.length / 8] = sum[n] / reps;
+  return Array.from(out);
 };`
 
 // OpProfile is the measured GPU time of one dispatch of a decode pass.
@@ -436,6 +441,8 @@ func (e *Engine) Profile(ctx context.Context, pos, reps int) ([]OpProfile, error
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
 	v, err := jsbridge.Await(ctx, p)
 	if err != nil {
 		return nil, err

@@ -28,10 +28,11 @@ var (
 	layers = flag.Int("layers", 8, "distinct weight sets per shape (defeats the L2 cache)")
 	sweep  = flag.Bool("sweep", true, "sweep RPW and WG of matvec_q8")
 	iters  = flag.Int("iters", 5, "timed repetitions (median reported)")
+	only   = flag.String("only", "", "run only: matvec, matmul or attention")
 )
 
 type bench struct {
-	chunk   []byte                     // random bytes, generated once
+	chunk   []byte                      // random bytes, generated once
 	weights map[[2]int][]*webgpu.Buffer // per (rows, padded cols): *layers weight buffers
 	ctx     context.Context
 	dev     *webgpu.Device
@@ -67,6 +68,9 @@ func main() {
 	}
 	shapes := []shape{{"wq/wo 4096x4096", dim, dim}, {"w1/w3 11008x4096", hidden, dim}, {"w2 4096x11008", dim, hidden}, {"qkv 12288x4096", 3 * dim, dim}}
 	for _, b32 := range []bool{false, true} {
+		if *only != "" && *only != "matvec" {
+			break
+		}
 		for _, s := range shapes {
 			cfgs := [][2]int{{4, 256}}
 			if *sweep {
@@ -85,10 +89,16 @@ func main() {
 		T = 64
 	}
 	for _, b32 := range []bool{false, true} {
+		if *only != "" && *only != "matmul" {
+			break
+		}
 		b.matmul(T, dim, dim, b32)
 		b.matmul(T, hidden, dim, b32)
 	}
 	for _, ctxLen := range []int{256, 2048} {
+		if *only != "" && *only != "attention" {
+			break
+		}
 		for _, chunk := range []int{32, 64, 128} {
 			b.attention(ctxLen, 32, 32, 128, chunk)
 		}
