@@ -4,21 +4,24 @@
 // and writes the chunk's unnormalised output o = Σ exp(s_j − m)·v_j, its max
 // score m and its sum l = Σ exp(s_j − m); attn_reduce combines the chunks.
 // Scores are s_j = (q·k_j)·(1/sqrt(HEAD_DIM)) as in the CPU engine. Serves
-// decode (T = 1) and prefill (T tokens, causal).
+// decode (T = 1) and prefill (T tokens, causal). Keys and values are read as
+// vec4: one invocation per key for the scores, CHUNK/(HEAD_DIM/4) slices of
+// the positions for the output, summed in workgroup memory.
 //
 // Bindings (group 0):
-//   0 qkv     array<f32>  read  [T][QKV_STRIDE], q of head h at h·HEAD_DIM
-//   1 kcache  array<f32>  read  [context][KV_DIM]
-//   2 vcache  array<f32>  read  [context][KV_DIM]
-//   3 part    array<f32>  rw    [T][N_HEADS][MAX_CHUNKS][HEAD_DIM + 2] (o, m, l)
-//   4 step    Step        uniform (pos)
-// Overrides: N_HEADS, N_KV_HEADS, HEAD_DIM (≤ 4·CHUNK), QKV_STRIDE, CHUNK
-//   (= workgroup size, power of two), MAX_CHUNKS ≥ ceil(context/CHUNK).
+//   0 qkv     array<f32>        read  [T][QKV_STRIDE], q of head h at h·HEAD_DIM
+//   1 kcache  array<vec4<f32>>  read  [context][KV_DIM] f32
+//   2 vcache  array<vec4<f32>>  read  [context][KV_DIM] f32
+//   3 part    array<f32>        rw    [T][N_HEADS][MAX_CHUNKS][HEAD_DIM + 2] (o, m, l)
+//   4 step    Step              uniform (pos)
+// Overrides: N_HEADS, N_KV_HEADS, HEAD_DIM (multiple of 4, ≤ 4·CHUNK), QKV_STRIDE,
+//   CHUNK (= workgroup size, power of two; 128 was fastest on an H100),
+//   MAX_CHUNKS ≥ ceil(context/CHUNK).
 // Dispatch: (ceil((pos+T)/CHUNK), N_HEADS, T).
 
 @group(0) @binding(0) var<storage, read> qkv: array<f32>;
-@group(0) @binding(1) var<storage, read> kcache: array<f32>;
-@group(0) @binding(2) var<storage, read> vcache: array<f32>;
+@group(0) @binding(1) var<storage, read> kcache: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> vcache: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> part: array<f32>;
 @group(0) @binding(4) var<uniform> step: Step;
 
@@ -29,12 +32,16 @@ override KV_DIM: u32 = N_KV_HEADS * HEAD_DIM;
 override QKV_STRIDE: u32 = (N_HEADS + 2u * N_KV_HEADS) * HEAD_DIM;
 override CHUNK: u32 = 128u;
 override MAX_CHUNKS: u32;
+override HD4: u32 = HEAD_DIM / 4u;
+override KV4: u32 = KV_DIM / 4u;
+override SLICES: u32 = max(1u, CHUNK / HD4);
 
 const NEG = -3.402823e38;
 
-var<workgroup> qs: array<f32, HEAD_DIM>;
+var<workgroup> qs: array<vec4<f32>, HD4>;
 var<workgroup> sc: array<f32, CHUNK>;
 var<workgroup> red: array<f32, CHUNK>;
+var<workgroup> ov: array<vec4<f32>, CHUNK>;
 
 @compute @workgroup_size(CHUNK)
 fn attn_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
@@ -57,19 +64,20 @@ fn attn_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     return;
   }
   let n = min(CHUNK, p + 1u - j0);
-  for (var d = tid; d < HEAD_DIM; d += CHUNK) {
-    qs[d] = qkv[t * QKV_STRIDE + h * HEAD_DIM + d];
+  let qb = t * QKV_STRIDE + h * HEAD_DIM;
+  for (var d4 = tid; d4 < HD4; d4 += CHUNK) {
+    qs[d4] = vec4<f32>(qkv[qb + 4u * d4], qkv[qb + 4u * d4 + 1u], qkv[qb + 4u * d4 + 2u], qkv[qb + 4u * d4 + 3u]);
   }
   workgroupBarrier();
   let scale = 1.0 / sqrt(f32(HEAD_DIM));
   var s = NEG;
   if (tid < n) {
-    let kb = (j0 + tid) * KV_DIM + kvh * HEAD_DIM;
-    var dot = 0.0;
-    for (var d = 0u; d < HEAD_DIM; d++) {
-      dot += qs[d] * kcache[kb + d];
+    let kb = (j0 + tid) * KV4 + kvh * HD4;
+    var dot4 = vec4<f32>(0.0);
+    for (var d4 = 0u; d4 < HD4; d4++) {
+      dot4 += qs[d4] * kcache[kb + d4];
     }
-    s = dot * scale;
+    s = (dot4.x + dot4.y + dot4.z + dot4.w) * scale;
   }
   red[tid] = s;
   workgroupBarrier();
@@ -94,13 +102,27 @@ fn attn_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     }
     workgroupBarrier();
   }
-  for (var d = tid; d < HEAD_DIM; d += CHUNK) {
-    var o = 0.0;
-    let vb = j0 * KV_DIM + kvh * HEAD_DIM + d;
-    for (var j = 0u; j < n; j++) {
-      o += sc[j] * vcache[vb + j * KV_DIM];
+  // output: invocation (slice, d4) sums positions j ≡ slice (mod SLICES)
+  let d4 = tid % HD4;
+  let sl = tid / HD4;
+  var o = vec4<f32>(0.0);
+  if (sl < SLICES) {
+    let vb = j0 * KV4 + kvh * HD4 + d4;
+    for (var j = sl; j < n; j += SLICES) {
+      o += sc[j] * vcache[vb + j * KV4];
     }
-    part[out + d] = o;
+  }
+  ov[tid] = o;
+  workgroupBarrier();
+  for (var d = tid; d < HD4; d += CHUNK) {
+    var acc = ov[d];
+    for (var k = 1u; k < SLICES; k++) {
+      acc += ov[k * HD4 + d];
+    }
+    part[out + 4u * d] = acc.x;
+    part[out + 4u * d + 1u] = acc.y;
+    part[out + 4u * d + 2u] = acc.z;
+    part[out + 4u * d + 3u] = acc.w;
   }
   if (tid == 0u) {
     part[out + HEAD_DIM] = m;

@@ -276,6 +276,17 @@ func RopeTable(cs []float32, invFreq []float64, pos, T int) {
 // SampleOverflow is the id sample writes when the host must sample on the CPU.
 const SampleOverflow = 0xFFFFFFFF
 
+// MatvecConfig returns the rows-per-workgroup (RPW) and workgroup size (WG)
+// overrides of matvec_q8 that streamed weights fastest on an H100 under
+// Deno/wgpu (docs/PERFORMANCE.md: 1.4–2.1 TB/s for Llama-7B shapes): one row
+// per workgroup of 128 invocations; 64 for rows longer than 8192 inputs.
+func MatvecConfig(rows, cols int) (rpw, wg int) {
+	if cols > 8192 {
+		return 1, 64
+	}
+	return 1, 128
+}
+
 // MatvecWorkgroups returns the (x, y) workgroup counts for ceil(rows/rpw)
 // workgroups within the 65535-per-dimension limit.
 func MatvecWorkgroups(rows, rpw int) (x, y uint32) {

@@ -7,7 +7,7 @@
 //   1 xq  array<u32>  rw    output [T][KP/4] int8 packed 4 per u32
 //   2 xs  array<f32>  rw    output scales [T][G]
 // Overrides: COLS, X_STRIDE, X_OFFSET.
-// Dispatch: (ceil(G/64), T, 1); one invocation per group of 32.
+// Dispatch: (ceil(G/64), T, 1); a workgroup covers 64 groups of 32.
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> xq: array<u32>;
@@ -24,34 +24,51 @@ fn q8(v: f32) -> u32 {
   return u32(bitcast<u32>(i32(r)) & 0xffu);
 }
 
-@compute @workgroup_size(64)
-fn quantize_q8(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let g = gid.x;
-  let t = gid.y;
-  if (g >= G) {
-    return;
-  }
-  let base = t * X_STRIDE + X_OFFSET + g * 32u;
-  let n = min(32u, COLS - g * 32u);
-  var v: array<f32, 32>;
-  var amax = 0.0;
-  for (var j = 0u; j < 32u; j++) {
-    if (j < n) {
-      v[j] = x[base + j];
-    } else {
-      v[j] = 0.0;
+var<workgroup> red: array<f32, 256>;
+
+// A workgroup of 256 covers 64 groups (512 packed words) in two rounds; one
+// invocation per word (4 values), the group's maxabs combined in workgroup
+// memory across its 8 words.
+@compute @workgroup_size(256)
+fn quantize_q8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let t = wid.y;
+  let NW = G * 8u;
+  let xb = t * X_STRIDE + X_OFFSET;
+  for (var r = 0u; r < 2u; r++) {
+    let wi = wid.x * 512u + r * 256u + tid;
+    let i0 = wi * 4u;
+    var v = vec4<f32>(0.0);
+    if (i0 < COLS) {
+      v.x = x[xb + i0];
     }
-    amax = max(amax, abs(v[j]));
-  }
-  let scale = amax / 127.0;
-  xs[t * G + g] = scale;
-  var inv = 0.0;
-  if (scale != 0.0) {
-    inv = 1.0 / scale;
-  }
-  for (var j = 0u; j < 8u; j++) {
-    let p = q8(v[4u * j] * inv) | (q8(v[4u * j + 1u] * inv) << 8u) |
-            (q8(v[4u * j + 2u] * inv) << 16u) | (q8(v[4u * j + 3u] * inv) << 24u);
-    xq[(t * G + g) * 8u + j] = p;
+    if (i0 + 1u < COLS) {
+      v.y = x[xb + i0 + 1u];
+    }
+    if (i0 + 2u < COLS) {
+      v.z = x[xb + i0 + 2u];
+    }
+    if (i0 + 3u < COLS) {
+      v.w = x[xb + i0 + 3u];
+    }
+    let a = abs(v);
+    red[tid] = max(max(a.x, a.y), max(a.z, a.w));
+    workgroupBarrier();
+    let g0 = tid & ~7u;
+    var m = red[g0];
+    for (var k = 1u; k < 8u; k++) {
+      m = max(m, red[g0 + k]);
+    }
+    workgroupBarrier();
+    if (wi < NW) {
+      let scale = m / 127.0;
+      var inv = 0.0;
+      if (scale != 0.0) {
+        inv = 1.0 / scale;
+      }
+      xq[t * NW + wi] = q8(v.x * inv) | (q8(v.y * inv) << 8u) | (q8(v.z * inv) << 16u) | (q8(v.w * inv) << 24u);
+      if ((wi & 7u) == 0u) {
+        xs[t * G + wi / 8u] = scale;
+      }
+    }
   }
 }

@@ -7,7 +7,7 @@
 //   1 w   array<f32>  read  [COLS]
 //   2 xq  array<u32>  rw    [T][KP/4]
 //   3 xs  array<f32>  rw    [T][G]
-// Overrides: COLS, EPS, WG (power of two).
+// Overrides: COLS, EPS, WG (power of two, ≥ 8).
 // Dispatch: (T, 1, 1); one workgroup per token.
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -45,27 +45,45 @@ fn rmsnorm_q8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     workgroupBarrier();
   }
   let inv = 1.0 / sqrt(red[0] / f32(COLS) + EPS);
-  for (var g = tid; g < G; g += WG) {
-    var v: array<f32, 32>;
-    var amax = 0.0;
-    for (var j = 0u; j < 32u; j++) {
-      let i = g * 32u + j;
-      if (i < COLS) {
-        v[j] = w[i] * (inv * x[base + i]);
-      } else {
-        v[j] = 0.0;
+  workgroupBarrier(); // everyone has read red[0] before it is reused
+  // quantize: one invocation per packed word (4 values), 8 words per group;
+  // the group's maxabs is combined in workgroup memory
+  let NW = G * 8u;
+  for (var w0 = 0u; w0 < NW; w0 += WG) {
+    let wi = w0 + tid;
+    let i0 = wi * 4u;
+    var v = vec4<f32>(0.0);
+    if (i0 < COLS) {
+      v.x = w[i0] * (inv * x[base + i0]);
+    }
+    if (i0 + 1u < COLS) {
+      v.y = w[i0 + 1u] * (inv * x[base + i0 + 1u]);
+    }
+    if (i0 + 2u < COLS) {
+      v.z = w[i0 + 2u] * (inv * x[base + i0 + 2u]);
+    }
+    if (i0 + 3u < COLS) {
+      v.w = w[i0 + 3u] * (inv * x[base + i0 + 3u]);
+    }
+    let a = abs(v);
+    red[tid] = max(max(a.x, a.y), max(a.z, a.w));
+    workgroupBarrier();
+    let g0 = tid & ~7u;
+    var m = red[g0];
+    for (var k = 1u; k < 8u; k++) {
+      m = max(m, red[g0 + k]);
+    }
+    workgroupBarrier();
+    if (wi < NW) {
+      let scale = m / 127.0;
+      var iv = 0.0;
+      if (scale != 0.0) {
+        iv = 1.0 / scale;
       }
-      amax = max(amax, abs(v[j]));
-    }
-    let scale = amax / 127.0;
-    xs[t * G + g] = scale;
-    var iv = 0.0;
-    if (scale != 0.0) {
-      iv = 1.0 / scale;
-    }
-    for (var j = 0u; j < 8u; j++) {
-      xq[(t * G + g) * 8u + j] = q8(v[4u * j] * iv) | (q8(v[4u * j + 1u] * iv) << 8u) |
-                                 (q8(v[4u * j + 2u] * iv) << 16u) | (q8(v[4u * j + 3u] * iv) << 24u);
+      xq[t * NW + wi] = q8(v.x * iv) | (q8(v.y * iv) << 8u) | (q8(v.z * iv) << 16u) | (q8(v.w * iv) << 24u);
+      if ((wi & 7u) == 0u) {
+        xs[t * G + wi / 8u] = scale;
+      }
     }
   }
 }

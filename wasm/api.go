@@ -44,6 +44,8 @@ type LoadOptions struct {
 	Files      bool
 	MaxContext int
 	MaxBatch   int
+	Lookahead  int // engine.Options.Lookahead
+	AttnChunk  int // engine.Options.AttnChunk
 	Progress   func(done, total int64, shard int)
 }
 
@@ -129,7 +131,8 @@ func (r *Runtime) Load(ctx context.Context, o LoadOptions) (Info, error) {
 		dev, info.Adapter, reason, err = openGPU(ctx)
 		if err == nil {
 			var ge *engine.Engine
-			ge, err = engine.Load(ctx, dev, m, src, engine.Options{MaxContext: o.MaxContext, MaxBatch: o.MaxBatch, Progress: o.Progress})
+			ge, err = engine.Load(ctx, dev, m, src, engine.Options{MaxContext: o.MaxContext, MaxBatch: o.MaxBatch,
+				Lookahead: o.Lookahead, AttnChunk: o.AttnChunk, Progress: o.Progress})
 			if err == nil {
 				eng = ge
 				info.Backend = BackendWebGPU

@@ -59,6 +59,8 @@ func runCLI(args []string) int {
 	backend := fs.String("backend", "auto", "auto, webgpu or cpu")
 	maxCtx := fs.Int("maxctx", 0, "KV cache positions (0: the model's context)")
 	maxBatch := fs.Int("maxbatch", 0, "prompt tokens per prefill pass (0: default)")
+	lookahead := fs.Int("lookahead", 0, "greedy decode steps queued ahead (0: default)")
+	attnChunk := fs.Int("attnchunk", 0, "attention sequence chunk (0: default)")
 	prompt := fs.String("prompt", "", "prompt text")
 	ids := fs.String("ids", "", "prompt token ids as a JSON array (instead of -prompt)")
 	chat := fs.String("messages", "", "chat messages as a JSON array of {role, content}")
@@ -79,7 +81,8 @@ func runCLI(args []string) int {
 	}
 	ctx := context.Background()
 	rt := &Runtime{}
-	info, err := rt.Load(ctx, LoadOptions{BaseURL: *model, Backend: *backend, MaxContext: *maxCtx, MaxBatch: *maxBatch})
+	info, err := rt.Load(ctx, LoadOptions{BaseURL: *model, Backend: *backend, MaxContext: *maxCtx, MaxBatch: *maxBatch,
+		Lookahead: *lookahead, AttnChunk: *attnChunk})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		return 1
@@ -97,6 +100,9 @@ func runCLI(args []string) int {
 		}
 		r.LoadMS = info.LoadMS
 		emit('B', r)
+		if ge, ok := eng.(*engine.Engine); ok {
+			emit('S', ge.Stats())
+		}
 		if ge, ok := eng.(*engine.Engine); ok && *profile > 0 {
 			ops, err := ge.Profile(ctx, *promptTokens+*n-1, *profile)
 			if err != nil {

@@ -66,6 +66,13 @@
 // later call that awaits returns it. dev.Destroy() releases the device and the
 // wrapper's js.Funcs. Each wrapper type exposes JS() for anything not wrapped.
 //
+// Latency (docs/PERFORMANCE.md): under Deno an onSubmittedWorkDone or
+// mapAsync resolves 11–12 ms after the work is done (wgpu is polled), in
+// Chromium about 1 ms. Do not wait per token: keep several decode steps in
+// flight (the sampled id can stay on the GPU — point sample/argmax's out at
+// the token buffer the next step's embed reads — and read ids back through a
+// ring of MAP_READ buffers). Encoding costs ~4 µs per dispatch.
+//
 // Kernel bindings, shapes, override constants and dispatch sizes are in the
 // header comment of each shaders/<name>.wgsl; the shaders package parses the
 // bindings into Kernel.Bindings.

@@ -29,18 +29,27 @@ if [ "${BANDWIDTH:-1}" = 1 ]; then
   (cd /tmp && timeout 90 /tmp/deno run -A --unstable-webgpu "$OLDPWD/.gpu/bandwidth.mjs") >> "$LOG" 2>&1
 fi
 for q in ${QUANTS:-q8_channel q8_block32}; do
+  [ "$q" = q8_block32 ] && [ -n "${CONFIGS_B32:-}" ] && CONFIGS=$CONFIGS_B32
   echo "== $q" >> "$LOG"
   t=$(now)
-  build/convert -synthetic llama2-7b -quant "$q" -out "/tmp/b-$q" >> "$LOG" 2>&1
+  build/convert -synthetic llama2-7b -quant "$q" -out "/tmp/b-$q" 2>&1 | tr "\r" "\n" | tail -1 >> "$LOG"
   echo "convert: $(since "$t") s; $(du -sb "/tmp/b-$q" | cut -f1) bytes" >> "$LOG"
-  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 > "/tmp/mem-$q.txt" 2>&1 &
-  smi=$!
-  t=$(now)
-  timeout ${BENCH_TIMEOUT:-200} build/bench -model "/tmp/b-$q" -backend webgpu -runtime deno -prompt-tokens "$P" -n "$N" \
-    -profile 3 -json ${BENCH_ARGS:-} > "$OUT/bench-$q.json" 2>> "$LOG"
-  echo "bench exit $? after $(since "$t") s" >> "$LOG"
-  kill $smi 2>/dev/null
-  echo "nvidia-smi memory.used max: $(sort -n "/tmp/mem-$q.txt" | tail -1) MiB (idle $(head -1 "/tmp/mem-$q.txt") MiB)" >> "$LOG"
+  # CONFIGS: bench variants separated by ';' (default: one run, P prompt tokens, N decode steps).
+  IFS=';' read -ra configs <<< "${CONFIGS:-"-prompt-tokens $P -n $N -profile 3"}"
+  i=0
+  for cfg in "${configs[@]}"; do
+    i=$((i+1))
+    nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 > "/tmp/mem-$q.txt" 2>&1 &
+    smi=$!
+    t=$(now)
+    echo "-- bench $q $cfg" >> "$LOG"
+    # shellcheck disable=SC2086
+    timeout ${BENCH_TIMEOUT:-200} build/bench -model "/tmp/b-$q" -backend webgpu -runtime deno $cfg -json \
+      > "$OUT/bench-$q-$i.json" 2>> "$LOG"
+    echo "bench exit $? after $(since "$t") s" >> "$LOG"
+    kill $smi 2>/dev/null
+    echo "nvidia-smi memory.used max: $(sort -n "/tmp/mem-$q.txt" | tail -1) MiB (idle $(head -1 "/tmp/mem-$q.txt") MiB)" >> "$LOG"
+  done
   rm -rf "/tmp/b-$q"
 done
 if [ "${KERNELBENCH:-0}" = 1 ] && [ -f build/kernelbench/prog.wasm ]; then

@@ -99,6 +99,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	N := fs.Int("n", 128, "decode steps")
 	maxCtx := fs.Int("maxctx", 0, "KV cache positions (0: P+N rounded up, at most the model's context)")
 	maxBatch := fs.Int("maxbatch", 0, "prompt tokens per GPU pass (0: the engine's default)")
+	lookahead := fs.Int("lookahead", 0, "webgpu: greedy decode steps queued ahead (0: the engine's default)")
+	attnChunk := fs.Int("attnchunk", 0, "webgpu: attention sequence chunk (0: the engine's default)")
 	threads := fs.Int("threads", 0, "cpu: goroutines (0: GOMAXPROCS)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	profile := fs.Int("profile", 0, "webgpu: also time each dispatch of a decode step alone, this many repetitions")
@@ -138,7 +140,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		rep.Result = r
 	case "webgpu", "wasm-cpu":
 		rep.Runtime = *rt
-		r, inf, prof, err := runWasmBench(ctx, *backend, *rt, *model, *P, *N, ctxLen, *maxBatch, *profile, stderr)
+		r, inf, prof, err := runWasmBench(ctx, *backend, *rt, *model, *P, *N, ctxLen, *maxBatch, *profile, []string{"-lookahead", strconv.Itoa(*lookahead), "-attnchunk", strconv.Itoa(*attnChunk)}, stderr)
 		if err != nil {
 			fmt.Fprintf(stderr, "bench: %v\n", err)
 			return 1
@@ -183,7 +185,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func runWasmBench(ctx context.Context, backend, runtime, modelDir string, P, N, ctxLen, maxBatch, profile int, stderr io.Writer) (r benchloop.Result, inf info, prof []opTime, err error) {
+func runWasmBench(ctx context.Context, backend, runtime, modelDir string, P, N, ctxLen, maxBatch, profile int, extra []string, stderr io.Writer) (r benchloop.Result, inf info, prof []opTime, err error) {
 	abs, err := filepath.Abs(modelDir)
 	if err != nil {
 		return
@@ -215,6 +217,7 @@ func runWasmBench(ctx context.Context, backend, runtime, modelDir string, P, N, 
 	o.WASM = wasm
 	o.Args = []string{"-model", modelURL, "-backend", eb, "-bench", "-prompt-tokens", strconv.Itoa(P), "-n", strconv.Itoa(N),
 		"-maxctx", strconv.Itoa(ctxLen), "-maxbatch", strconv.Itoa(maxBatch), "-profile", strconv.Itoa(profile)}
+	o.Args = append(o.Args, extra...)
 	got := false
 	var perr error
 	o.Stdout = &lineWriter{fn: func(line []byte) {
@@ -229,6 +232,8 @@ func runWasmBench(ctx context.Context, backend, runtime, modelDir string, P, N, 
 			perr = json.Unmarshal(line[1:], &r)
 		case 'P':
 			perr = json.Unmarshal(line[1:], &prof)
+		case 'S':
+			fmt.Fprintf(stderr, "encoder: %s\n", line[1:])
 		default:
 			fmt.Fprintf(stderr, "%s\n", line)
 		}

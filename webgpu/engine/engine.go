@@ -39,6 +39,19 @@ type Options struct {
 	// Int8Dot forces an idot4 implementation; nil picks the fastest the
 	// device supports.
 	Int8Dot *shaders.Int8Dot
+	// Lookahead is how many greedy decode steps may be queued ahead of the
+	// caller (0: 8 on a GPU, 2 on a software adapter; 1: none).
+	Lookahead int
+	// AttnChunk is the attention's sequence chunk (a power of two ≥
+	// head_dim/4; 0: 128, or 32 on a software adapter).
+	AttnChunk int
+}
+
+// flight is a decode step submitted to the GPU whose id is not read yet.
+type flight struct {
+	pos, next int      // position of its first token; of the step after it
+	slot      int      // readback slot
+	mapped    js.Value // the mapAsync promise of the slot
 }
 
 // ErrTooLarge is returned (wrapped, with the numbers) when the model cannot
@@ -68,7 +81,7 @@ type Engine struct {
 
 	// named activation buffers
 	step, tok, cs, x, xlast, xb, aq, as, qkv, ao, hb, h13, part, logits, out, readback bufferRef
-	idRB                                                                               [2]bufferRef // ping-pong readback of sampled ids
+	idRB                                                                               []bufferRef // readback slots of sampled ids
 	kc, vc                                                                             []bufferRef
 	mats                                                                               []*matrix
 
@@ -79,14 +92,13 @@ type Engine struct {
 	opLists  map[string][]int32
 	funcs    jsbridge.Funcs
 	tokStage []uint32
-	// spec is the decode step queued ahead on the GPU's own greedy choice
-	// (chained: its embedding reads the id the previous step wrote).
-	spec struct {
-		ok       bool
-		pos, tok int
-		rb       int
-	}
-	nextRB    int
+	// Greedy decoding runs ahead of its caller: ahead holds the decode steps
+	// queued on the GPU's own choices (each step's embedding reads the id the
+	// previous step wrote), oldest first; lastID is the id last returned.
+	lookahead int
+	ahead     []flight
+	freeSlots []int
+	lastID    int
 	logitsBuf []float32
 	closed    bool
 }
@@ -106,12 +118,18 @@ func Load(ctx context.Context, dev *webgpu.Device, m *bundle.Manifest, src Shard
 		inf := strings.ToLower(a.Info.String())
 		e.cpu = a.Info.IsFallback || strings.Contains(inf, "swiftshader") || strings.Contains(inf, "llvmpipe") || strings.Contains(inf, "lavapipe")
 	}
-	e.attnChunk = 128
+	e.attnChunk, e.lookahead = 128, 8
 	if e.cpu {
-		e.attnChunk = 32
-		for e.attnChunk*4 < c.HeadDim {
-			e.attnChunk *= 2
-		}
+		e.attnChunk, e.lookahead = 32, 2
+	}
+	if opt.AttnChunk > 0 {
+		e.attnChunk = opt.AttnChunk
+	}
+	for e.attnChunk*4 < c.HeadDim || e.attnChunk&(e.attnChunk-1) != 0 {
+		e.attnChunk++
+	}
+	if opt.Lookahead > 0 {
+		e.lookahead = opt.Lookahead
 	}
 	defer func() {
 		if err != nil {
@@ -333,10 +351,12 @@ func Load(ctx context.Context, dev *webgpu.Device, m *bundle.Manifest, src Shard
 		if e.readback, err = e.bufferUsage("readback", max(perTok(c.VocabSize), 16), webgpu.BufferMapRead|webgpu.BufferCopyDst); err != nil {
 			return err
 		}
+		e.idRB = make([]bufferRef, e.lookahead+1)
 		for i := range e.idRB {
 			if e.idRB[i], err = e.bufferUsage(fmt.Sprintf("id readback %d", i), 16, webgpu.BufferMapRead|webgpu.BufferCopyDst); err != nil {
 				return err
 			}
+			e.freeSlots = append(e.freeSlots, i)
 		}
 		return nil
 	})
@@ -417,6 +437,9 @@ func Load(ctx context.Context, dev *webgpu.Device, m *bundle.Manifest, src Shard
 		e.lists[name+"+logits"] = e.jsList(body[name], head[name], readLogits)
 		for k, rb := range e.idRB {
 			readOut := copyOp(e.out, rb, 16, 0, 0)
+			if name == "chain" && e.lookahead < 2 {
+				continue
+			}
 			e.lists[fmt.Sprintf("%s+argmax@%d", name, k)] = e.jsList(body[name], head[name], argmax, readOut)
 			if k == 0 {
 				e.opLists[name+"+argmax"] = concat(body[name], head[name], argmax, readOut)
@@ -552,7 +575,6 @@ func (e *Engine) forward(ctx context.Context, tokens []int, pos int, tail string
 	if err := e.check(tokens, pos); err != nil {
 		return err
 	}
-	e.spec.ok = false // a queued chained step is superseded
 	for b := 0; b < len(tokens); b += e.batch {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -618,6 +640,7 @@ func (e *Engine) readFrom(ctx context.Context, buf bufferRef, dst []byte) error 
 
 // Eval implements llama.Engine: it returns the logits of the last token.
 func (e *Engine) Eval(ctx context.Context, tokens []int, pos int) ([]float32, error) {
+	e.drain()
 	if err := e.forward(ctx, tokens, pos, "logits", llama.SampleParams{}, 0); err != nil {
 		return nil, err
 	}
@@ -656,37 +679,46 @@ func (e *Engine) EvalSample(ctx context.Context, tokens []int, pos int, p llama.
 	if err := e.check(tokens, pos); err != nil {
 		return 0, err
 	}
-	var k int
-	if p.Greedy() && e.spec.ok && len(tokens) == 1 && pos == e.spec.pos && tokens[0] == e.spec.tok {
-		k = e.spec.rb // already queued
-		e.spec.ok = false
+	var f flight
+	if p.Greedy() && len(e.ahead) > 0 && len(tokens) == 1 && e.ahead[0].pos == pos && tokens[0] == e.lastID {
+		f = e.ahead[0] // already queued
+		e.ahead = e.ahead[1:]
 	} else {
-		k = e.nextRB
-		tail := fmt.Sprintf("sample@%d", k)
+		e.drain()
+		tail := "sample"
 		if p.Greedy() {
-			tail = fmt.Sprintf("argmax@%d", k)
+			tail = "argmax"
 		}
-		if err := e.forward(ctx, tokens, pos, tail, p, u); err != nil {
+		f = flight{pos: pos, next: pos + len(tokens), slot: e.takeSlot()}
+		if err := e.forward(ctx, tokens, pos, fmt.Sprintf("%s@%d", tail, f.slot), p, u); err != nil {
+			e.freeSlots = append(e.freeSlots, f.slot)
 			return 0, err
 		}
+		f.mapped = e.startMap(f.slot)
 	}
-	next := pos + len(tokens)
-	if p.Greedy() && next < e.cfg.ContextLength {
-		if err := e.runList(fmt.Sprintf("chain+argmax@%d", 1-k), 1, next, p, 0); err != nil {
-			return 0, err
+	if p.Greedy() && e.lookahead > 1 {
+		next := f.next
+		if n := len(e.ahead); n > 0 {
+			next = e.ahead[n-1].next
 		}
-		e.spec.ok, e.spec.pos, e.spec.rb = true, next, 1-k
-		e.nextRB = k
-	} else {
-		e.nextRB = 1 - k
+		for len(e.ahead) < e.lookahead-1 && next < e.cfg.ContextLength && len(e.freeSlots) > 0 {
+			g := flight{pos: next, next: next + 1, slot: e.takeSlot()}
+			if err := e.runList(fmt.Sprintf("chain+argmax@%d", g.slot), 1, next, p, 0); err != nil {
+				e.freeSlots = append(e.freeSlots, g.slot)
+				break
+			}
+			g.mapped = e.startMap(g.slot)
+			e.ahead = append(e.ahead, g)
+			next++
+		}
 	}
-	var id [4]uint32
-	if err := e.readFrom(ctx, e.idRB[k], jsbridge.AsBytes(id[:])); err != nil {
-		e.spec.ok = false
+	id, err := e.finishMap(ctx, f)
+	if err != nil {
+		e.drain()
 		return 0, err
 	}
-	e.spec.tok = int(id[0])
-	if id[0] == shaders.SampleOverflow && !p.Greedy() {
+	e.lastID = int(id)
+	if id == shaders.SampleOverflow && !p.Greedy() {
 		if err := e.forward(ctx, tokens[len(tokens)-1:], pos+len(tokens)-1, "logits", p, u); err != nil {
 			return 0, err
 		}
@@ -695,11 +727,62 @@ func (e *Engine) EvalSample(ctx context.Context, tokens []int, pos int, p llama.
 		}
 		return llama.SampleLogits(e.logitsBuf, p, u), nil
 	}
-	if int(id[0]) >= e.cfg.VocabSize {
-		e.spec.ok = false
-		return 0, fmt.Errorf("%w: the GPU chose token %d (NaN logits?)", llama.ErrNonFinite, id[0])
+	if int(id) >= e.cfg.VocabSize {
+		e.drain()
+		return 0, fmt.Errorf("%w: the GPU chose token %d (NaN logits?)", llama.ErrNonFinite, id)
 	}
-	return int(id[0]), nil
+	return int(id), nil
+}
+
+func (e *Engine) takeSlot() int {
+	k := e.freeSlots[len(e.freeSlots)-1]
+	e.freeSlots = e.freeSlots[:len(e.freeSlots)-1]
+	return k
+}
+
+// startMap starts mapping readback slot k (after the submit that fills it).
+func (e *Engine) startMap(k int) js.Value {
+	p, err := jsbridge.Call(e.bufs[e.idRB[k]].JS(), "mapAsync", 1, 0, 16)
+	if err != nil {
+		return js.Global().Get("Promise").Call("reject", err.Error())
+	}
+	return p
+}
+
+// finishMap waits for flight f's id and frees its slot. The wait ignores
+// ctx: a slot must not be reused while its map is pending.
+func (e *Engine) finishMap(ctx context.Context, f flight) (uint32, error) {
+	defer func() { e.freeSlots = append(e.freeSlots, f.slot) }()
+	rb := e.bufs[e.idRB[f.slot]]
+	if _, err := jsbridge.Await(context.WithoutCancel(ctx), f.mapped); err != nil {
+		if lerr := e.dev.Err(); lerr != nil {
+			return 0, lerr
+		}
+		return 0, fmt.Errorf("engine: read the sampled id: %w", err)
+	}
+	var id [4]uint32
+	r, err := rb.GetMappedRange(0, 16)
+	if err == nil {
+		_, err = jsbridge.CopyToGo(jsbridge.AsBytes(id[:]), r)
+	}
+	rb.Unmap()
+	if err != nil {
+		return 0, err
+	}
+	if errs := e.dev.TakeUncapturedErrors(); len(errs) > 0 {
+		return 0, fmt.Errorf("engine: GPU error: %w", errors.Join(errs...))
+	}
+	return id[0], ctx.Err()
+}
+
+// drain forgets the steps queued ahead, waiting for their readbacks so that
+// their slots can be reused. Their keys and values are rewritten by whatever
+// the caller evaluates next at those positions.
+func (e *Engine) drain() {
+	for _, f := range e.ahead {
+		e.finishMap(context.Background(), f)
+	}
+	e.ahead = e.ahead[:0]
 }
 
 // Close implements llama.Engine: it frees every GPU buffer (the device stays).

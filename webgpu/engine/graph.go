@@ -295,7 +295,11 @@ func (e *Engine) jsList(parts ...[]int32) js.Value {
 const runnerJS = `
 const stepU32 = new Uint32Array(8), stepF32 = new Float32Array(stepU32.buffer);
 const d = (k, a, T, pos) => k === 0 ? a : k === 1 ? T : k === 2 ? Math.ceil(T / a) : Math.ceil((pos + T) / a);
-return function run(ops, T, pos, temp, topK, topP, minP, rnd) {
+const stats = { passes: 0, dispatches: 0, encodeMS: 0, submitMS: 0 };
+run.stats = stats;
+return run;
+function run(ops, T, pos, temp, topK, topP, minP, rnd) {
+  const t0 = performance.now();
   stepU32[0] = pos; stepU32[1] = T; stepF32[2] = temp; stepU32[3] = topK;
   stepF32[4] = topP; stepF32[5] = minP; stepF32[6] = rnd;
   const q = device.queue;
@@ -315,10 +319,16 @@ return function run(ops, T, pos, temp, topK, topP, minP, rnd) {
     if (p !== last) { pass.setPipeline(pipes[p]); last = p; }
     pass.setBindGroup(0, groups[ops[i + 1]]);
     pass.dispatchWorkgroups(d(ops[i + 2], ops[i + 3], T, pos), d(ops[i + 4], ops[i + 5], T, pos), d(ops[i + 6], ops[i + 7], T, pos));
+    stats.dispatches++;
   }
   if (pass) pass.end();
-  q.submit([enc.finish()]);
-};`
+  const cb = enc.finish();
+  const t1 = performance.now();
+  q.submit([cb]);
+  stats.passes++;
+  stats.encodeMS += t1 - t0;
+  stats.submitMS += performance.now() - t1;
+}`
 
 // jsTables returns JS arrays of the buffers, pipelines and bind groups.
 func (e *Engine) jsTables() (bufs, pipes, groups js.Value) {
@@ -406,6 +416,21 @@ return async function profile(ops, T, pos, reps) {
   out[ops.length / 8] = sum[n] / reps;
   return Array.from(out);
 };`
+
+// EncodeStats reports the CPU time spent recording and submitting passes.
+type EncodeStats struct {
+	Passes     int     `json:"passes"`
+	Dispatches int     `json:"dispatches"`
+	EncodeMS   float64 `json:"encode_ms"` // writeBuffer + recording + finish
+	SubmitMS   float64 `json:"submit_ms"`
+}
+
+// Stats returns the encoder's counters since load.
+func (e *Engine) Stats() EncodeStats {
+	s := e.run.Get("stats")
+	return EncodeStats{Passes: s.Get("passes").Int(), Dispatches: s.Get("dispatches").Int(),
+		EncodeMS: s.Get("encodeMS").Float(), SubmitMS: s.Get("submitMS").Float()}
+}
 
 // OpProfile is the measured GPU time of one dispatch of a decode pass.
 type OpProfile struct {

@@ -35,6 +35,53 @@ func (e *env) wrapperTests() {
 		}
 		return nil
 	})
+	e.check("wrapper/indirect-clear", func() error {
+		n := 600
+		x, y := e.randF32(n, 1), e.randF32(n, 1)
+		xb, yb := e.f32("x", x), e.f32("y", y)
+		ind, err := e.dev.CreateBuffer(webgpu.BufferDescriptor{Label: "indirect", Size: 12, Usage: webgpu.BufferIndirect | webgpu.BufferCopyDst})
+		if err != nil {
+			return err
+		}
+		e.bufs = append(e.bufs, ind)
+		if err := ind.WriteUint32s(0, []uint32{uint32((n + 255) / 256), 1, 1}); err != nil {
+			return err
+		}
+		err = e.dev.Scoped(e.ctx, "indirect", func() error {
+			p, bgl, err := e.pipeline(shaders.Add, map[string]float64{"N": float64(n)})
+			if err != nil {
+				return err
+			}
+			bg, err := e.dev.BindBuffers("add", bgl, xb, yb)
+			if err != nil {
+				return err
+			}
+			enc := e.dev.CreateCommandEncoder("indirect")
+			enc.ClearBuffer(yb, 0, 256) // y[0:64] = 0: x keeps those
+			pass := enc.BeginComputePass("")
+			pass.SetPipeline(p)
+			pass.SetBindGroup(0, bg)
+			pass.DispatchWorkgroupsIndirect(ind, 0)
+			pass.End()
+			e.dev.Queue.Submit(enc.Finish())
+			return e.dev.Queue.OnSubmittedWorkDone(e.ctx)
+		})
+		if err != nil {
+			return err
+		}
+		got, err := e.readF32(xb, n)
+		if err != nil {
+			return err
+		}
+		want := make([]float64, n)
+		for i := range want {
+			want[i] = float64(x[i] + y[i])
+			if i < 64 {
+				want[i] = float64(x[i])
+			}
+		}
+		return exactly(got, want)
+	})
 	e.check("wrapper/write-read", func() error {
 		v := e.randF32(1001, 1)
 		b := e.f32("v", v)

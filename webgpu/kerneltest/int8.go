@@ -25,6 +25,10 @@ func (e *env) int8Tests(full bool) {
 	v := e.variant.String()
 	e.check("quantize_q8/"+v, func() error { return e.testQuantize(3, 100) })
 	e.check("rmsnorm_q8/"+v, func() error { return e.testRMSNormQ8(2, 200) })
+	if full {
+		e.check("quantize_q8/"+v+"/2100", func() error { return e.testQuantize(2, 2100) })
+		e.check("rmsnorm_q8/"+v+"/700", func() error { return e.testRMSNormQ8(3, 700) })
+	}
 	mvs := []mvCase{
 		{rows: 37, cols: 100, T: 1, unit: true, rpw: 4, wg: 64},                // exact integer sums
 		{rows: 37, cols: 100, T: 1, block32: true, unit: true, rpw: 4, wg: 64}, // exact, f16 scales = 1
