@@ -11,7 +11,7 @@
 //   4 y   array<f32>        rw     output [T][Y_STRIDE] at Y_OFFSET
 // Overrides: COLS (K), ROWS (N outputs), BLOCK32, MODE (0 store, 1 add into
 //   y: the residual, 2 SwiGLU: weight rows [0,ROWS) are the gate, [ROWS,2·ROWS)
-//   the up projection, y = silu(gate)·up), RPW rows per workgroup (1..8),
+//   the up projection, y = silu(gate)·up), RPW rows per workgroup (1..4),
 //   WG workgroup size (power of two), Y_STRIDE, Y_OFFSET.
 // Dispatch: (bx, by, T) workgroups with bx·by ≥ ceil(ROWS/RPW) (by > 1 only
 //   beyond 65535), one workgroup per RPW output rows.
@@ -37,10 +37,12 @@ override Y_OFFSET: u32 = 0u;
 
 override G: u32 = (COLS + 31u) / 32u;   // scale groups per row
 override KV: u32 = G * 2u;             // vec4<u32> per row
-override NACC: u32 = select(RPW, 2u * RPW, MODE == 2u);
 
-const MAXACC = 16u;
-var<workgroup> part: array<f32, NACC * WG>;
+// per-invocation partial sums of the RPW rows (a) and, for SwiGLU, of the
+// matching up-projection rows (b); vectors, not indexed private arrays, so
+// that they stay in registers
+var<workgroup> pa: array<vec4<f32>, WG>;
+var<workgroup> pb: array<vec4<f32>, WG>;
 
 fn wscale(row: u32, g: u32) -> f32 {
   if (BLOCK32) {
@@ -51,12 +53,14 @@ fn wscale(row: u32, g: u32) -> f32 {
   return bitcast<f32>(s[row]);
 }
 
-// weight row of accumulator j for the block starting at row0
-fn wrow(row0: u32, j: u32) -> u32 {
-  if (MODE == 2u && j >= RPW) {
-    return ROWS + row0 + j - RPW;
+// one row's contribution for the 16 inputs of vec4 k (half of group g)
+fn term(r: u32, k: u32, g: u32, xv: vec4<u32>, xsc: f32) -> f32 {
+  let wv = w[r * KV + k];
+  let d = idot4(wv.x, xv.x) + idot4(wv.y, xv.y) + idot4(wv.z, xv.z) + idot4(wv.w, xv.w);
+  if (BLOCK32) {
+    return f32(d) * (xsc * wscale(r, g));
   }
-  return row0 + j;
+  return f32(d) * xsc;
 }
 
 @compute @workgroup_size(WG)
@@ -67,39 +71,54 @@ fn matvec_q8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     return;
   }
   let t = wid.z;
-  var acc: array<f32, MAXACC>;
+  // rows past the end repeat the last one (their sums are not stored)
+  let r1 = min(row0 + 1u, ROWS - 1u);
+  let r2 = min(row0 + 2u, ROWS - 1u);
+  let r3 = min(row0 + 3u, ROWS - 1u);
+  var a = vec4<f32>(0.0);
+  var b = vec4<f32>(0.0);
   for (var k = tid; k < KV; k += WG) {
     let xv = xq[t * KV + k];
     let g = k >> 1u;
     let xsc = xs[t * G + g];
-    for (var j = 0u; j < NACC; j++) {
-      let r = wrow(row0, j);
-      if (row0 + (j % RPW) < ROWS) {
-        let wv = w[r * KV + k];
-        let d = idot4(wv.x, xv.x) + idot4(wv.y, xv.y) + idot4(wv.z, xv.z) + idot4(wv.w, xv.w);
-        if (BLOCK32) {
-          acc[j] += f32(d) * (xsc * wscale(r, g));
-        } else {
-          acc[j] += f32(d) * xsc;
-        }
+    a.x += term(row0, k, g, xv, xsc);
+    if (RPW > 1u) {
+      a.y += term(r1, k, g, xv, xsc);
+    }
+    if (RPW > 2u) {
+      a.z += term(r2, k, g, xv, xsc);
+    }
+    if (RPW > 3u) {
+      a.w += term(r3, k, g, xv, xsc);
+    }
+    if (MODE == 2u) {
+      b.x += term(ROWS + row0, k, g, xv, xsc);
+      if (RPW > 1u) {
+        b.y += term(ROWS + r1, k, g, xv, xsc);
+      }
+      if (RPW > 2u) {
+        b.z += term(ROWS + r2, k, g, xv, xsc);
+      }
+      if (RPW > 3u) {
+        b.w += term(ROWS + r3, k, g, xv, xsc);
       }
     }
   }
-  for (var j = 0u; j < NACC; j++) {
-    part[j * WG + tid] = acc[j];
-  }
+  pa[tid] = a;
+  pb[tid] = b;
   workgroupBarrier();
   for (var off = WG / 2u; off > 0u; off >>= 1u) {
     if (tid < off) {
-      for (var j = 0u; j < NACC; j++) {
-        part[j * WG + tid] += part[j * WG + tid + off];
+      pa[tid] += pa[tid + off];
+      if (MODE == 2u) {
+        pb[tid] += pb[tid + off];
       }
     }
     workgroupBarrier();
   }
   if (tid < RPW && row0 + tid < ROWS) {
     let row = row0 + tid;
-    var v = part[tid * WG];
+    var v = pa[0][tid];
     if (!BLOCK32) {
       v = v * wscale(row, 0u);
     }
@@ -107,10 +126,9 @@ fn matvec_q8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     if (MODE == 1u) {
       y[o] = y[o] + v;
     } else if (MODE == 2u) {
-      let r2 = ROWS + row;
-      var u = part[(tid + RPW) * WG];
+      var u = pb[0][tid];
       if (!BLOCK32) {
-        u = u * wscale(r2, 0u);
+        u = u * wscale(ROWS + row, 0u);
       }
       y[o] = v / (1.0 + exp(-v)) * u;
     } else {

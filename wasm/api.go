@@ -46,6 +46,7 @@ type LoadOptions struct {
 	MaxBatch   int
 	Lookahead  int // engine.Options.Lookahead
 	AttnChunk  int // engine.Options.AttnChunk
+	NormWG     int // engine.Options.NormWG
 	Progress   func(done, total int64, shard int)
 }
 
@@ -132,7 +133,7 @@ func (r *Runtime) Load(ctx context.Context, o LoadOptions) (Info, error) {
 		if err == nil {
 			var ge *engine.Engine
 			ge, err = engine.Load(ctx, dev, m, src, engine.Options{MaxContext: o.MaxContext, MaxBatch: o.MaxBatch,
-				Lookahead: o.Lookahead, AttnChunk: o.AttnChunk, Progress: o.Progress})
+				Lookahead: o.Lookahead, AttnChunk: o.AttnChunk, NormWG: o.NormWG, Progress: o.Progress})
 			if err == nil {
 				eng = ge
 				info.Backend = BackendWebGPU

@@ -61,6 +61,7 @@ func runCLI(args []string) int {
 	maxBatch := fs.Int("maxbatch", 0, "prompt tokens per prefill pass (0: default)")
 	lookahead := fs.Int("lookahead", 0, "greedy decode steps queued ahead (0: default)")
 	attnChunk := fs.Int("attnchunk", 0, "attention sequence chunk (0: default)")
+	normWG := fs.Int("normwg", 0, "rmsnorm/argmax workgroup size (0: default)")
 	prompt := fs.String("prompt", "", "prompt text")
 	ids := fs.String("ids", "", "prompt token ids as a JSON array (instead of -prompt)")
 	chat := fs.String("messages", "", "chat messages as a JSON array of {role, content}")
@@ -82,7 +83,7 @@ func runCLI(args []string) int {
 	ctx := context.Background()
 	rt := &Runtime{}
 	info, err := rt.Load(ctx, LoadOptions{BaseURL: *model, Backend: *backend, MaxContext: *maxCtx, MaxBatch: *maxBatch,
-		Lookahead: *lookahead, AttnChunk: *attnChunk})
+		Lookahead: *lookahead, AttnChunk: *attnChunk, NormWG: *normWG})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		return 1

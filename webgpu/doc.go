@@ -26,7 +26,7 @@
 //	    // timestamp-query when present. dev.Limits holds what was granted
 //	    // (MaxStorageBufferBindingSize, MaxBufferSize, ...), dev.Features the enabled features.
 //	variant := shaders.ChooseInt8Dot(gpu.HasWGSLLanguageFeature(webgpu.LangPacked4x8IntegerDotProduct))
-//	k := shaders.Get(shaders.MatvecQ8)
+//	k := shaders.Get(shaders.MatvecQ8)                       // rpw, wg := shaders.MatvecConfig(rows, cols)
 //	mod, err := dev.CreateShaderModule(ctx, k.Name, k.Source(variant)) // *CompilationError on bad WGSL
 //	types := []webgpu.BufferBindingType{}                     // from k.Bindings[i].Type (same strings)
 //	bgl, err := dev.StorageLayout(k.Name, types...)           // or CreateBindGroupLayout for full control

@@ -21,12 +21,15 @@ source .gpu/setup.sh
 export EMBER_DENO=/tmp/deno EMBER_DENO_NATIVE_GPU=1 EMBER_WASM=$PWD/build/ember.wasm GOROOT=$PWD/build/goroot
 P=${P:-512}
 N=${N:-128}
+# Default runs per bundle: P prompt tokens then N decode steps with 16 steps in
+# flight (with a timestamp profile of one decode pass), and a short-prompt run.
 now() { date +%s.%N; }
 since() { awk "BEGIN{printf \"%.1f\", $(now) - $1}"; }
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv >> "$LOG" 2>&1
 if [ "${BANDWIDTH:-1}" = 1 ]; then
   echo "== bandwidth.mjs" >> "$LOG"
-  (cd /tmp && timeout 90 /tmp/deno run -A --unstable-webgpu "$OLDPWD/.gpu/bandwidth.mjs") >> "$LOG" 2>&1
+  # ONEPASS=1: all dispatches of a sweep in one compute pass, as the engine runs them.
+  (cd /tmp && ONEPASS=${ONEPASS:-1} ITERS=${ITERS:-10} timeout 90 /tmp/deno run -A --unstable-webgpu "$OLDPWD/.gpu/bandwidth.mjs") >> "$LOG" 2>&1
 fi
 for q in ${QUANTS:-q8_channel q8_block32}; do
   [ "$q" = q8_block32 ] && [ -n "${CONFIGS_B32:-}" ] && CONFIGS=$CONFIGS_B32
@@ -35,7 +38,7 @@ for q in ${QUANTS:-q8_channel q8_block32}; do
   build/convert -synthetic llama2-7b -quant "$q" -out "/tmp/b-$q" 2>&1 | tr "\r" "\n" | tail -1 >> "$LOG"
   echo "convert: $(since "$t") s; $(du -sb "/tmp/b-$q" | cut -f1) bytes" >> "$LOG"
   # CONFIGS: bench variants separated by ';' (default: one run, P prompt tokens, N decode steps).
-  IFS=';' read -ra configs <<< "${CONFIGS:-"-prompt-tokens $P -n $N -profile 3"}"
+  IFS=';' read -ra configs <<< "${CONFIGS:-"-prompt-tokens $P -n $N -lookahead 16 -profile 3;-prompt-tokens 128 -n 256 -lookahead 16"}"
   i=0
   for cfg in "${configs[@]}"; do
     i=$((i+1))

@@ -101,6 +101,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	maxBatch := fs.Int("maxbatch", 0, "prompt tokens per GPU pass (0: the engine's default)")
 	lookahead := fs.Int("lookahead", 0, "webgpu: greedy decode steps queued ahead (0: the engine's default)")
 	attnChunk := fs.Int("attnchunk", 0, "webgpu: attention sequence chunk (0: the engine's default)")
+	normWG := fs.Int("normwg", 0, "webgpu: rmsnorm/argmax workgroup size (0: the engine's default)")
 	threads := fs.Int("threads", 0, "cpu: goroutines (0: GOMAXPROCS)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	profile := fs.Int("profile", 0, "webgpu: also time each dispatch of a decode step alone, this many repetitions")
@@ -140,7 +141,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		rep.Result = r
 	case "webgpu", "wasm-cpu":
 		rep.Runtime = *rt
-		r, inf, prof, err := runWasmBench(ctx, *backend, *rt, *model, *P, *N, ctxLen, *maxBatch, *profile, []string{"-lookahead", strconv.Itoa(*lookahead), "-attnchunk", strconv.Itoa(*attnChunk)}, stderr)
+		r, inf, prof, err := runWasmBench(ctx, *backend, *rt, *model, *P, *N, ctxLen, *maxBatch, *profile, []string{"-lookahead", strconv.Itoa(*lookahead), "-attnchunk", strconv.Itoa(*attnChunk), "-normwg", strconv.Itoa(*normWG)}, stderr)
 		if err != nil {
 			fmt.Fprintf(stderr, "bench: %v\n", err)
 			return 1

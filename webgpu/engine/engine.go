@@ -39,9 +39,13 @@ type Options struct {
 	// Int8Dot forces an idot4 implementation; nil picks the fastest the
 	// device supports.
 	Int8Dot *shaders.Int8Dot
-	// Lookahead is how many greedy decode steps may be queued ahead of the
-	// caller (0: 8 on a GPU, 2 on a software adapter; 1: none).
+	// Lookahead is how many greedy decode steps may be in flight at once,
+	// the caller's included (0: 8 on a GPU, 2 on a software adapter; 1: no
+	// running ahead).
 	Lookahead int
+	// NormWG is the workgroup size of rmsnorm and argmax (a power of two;
+	// 0: 256, or 32 on a software adapter).
+	NormWG int
 	// AttnChunk is the attention's sequence chunk (a power of two ≥
 	// head_dim/4; 0: 128, or 32 on a software adapter).
 	AttnChunk int
@@ -71,6 +75,7 @@ type Engine struct {
 	// where large workgroups with barriers are slow: use small ones.
 	cpu       bool
 	attnChunk int // attn_partial's CHUNK (its workgroup size)
+	normWG    int
 	gpuSize   int64
 
 	bufs    []*webgpu.Buffer
@@ -130,6 +135,13 @@ func Load(ctx context.Context, dev *webgpu.Device, m *bundle.Manifest, src Shard
 	}
 	if opt.Lookahead > 0 {
 		e.lookahead = opt.Lookahead
+	}
+	e.normWG = 256
+	if e.cpu {
+		e.normWG = 32
+	}
+	if opt.NormWG > 0 {
+		e.normWG = opt.NormWG
 	}
 	defer func() {
 		if err != nil {
@@ -696,7 +708,10 @@ func (e *Engine) EvalSample(ctx context.Context, tokens []int, pos int, p llama.
 		}
 		f.mapped = e.startMap(f.slot)
 	}
-	if p.Greedy() && e.lookahead > 1 {
+	// Queue ahead only from single-token steps: a prefill's id should not
+	// wait behind speculative decode steps (a readback may complete only
+	// when the queue is idle, as in Deno).
+	if p.Greedy() && e.lookahead > 1 && (len(tokens) == 1 || len(e.ahead) > 0) {
 		next := f.next
 		if n := len(e.ahead); n > 0 {
 			next = e.ahead[n-1].next

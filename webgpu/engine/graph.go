@@ -89,12 +89,7 @@ func (g *graph) matvecWG(steps int) float64 {
 }
 
 // wg is the workgroup size of the per-token reductions (rmsnorm, argmax).
-func (g *graph) wg() float64 {
-	if g.e.cpu {
-		return 32
-	}
-	return 256
-}
+func (g *graph) wg() float64 { return float64(g.e.normWG) }
 
 // matmul appends y = W·in for every chunk of mat. mode: 0 store, 1 add, 2
 // SwiGLU (decode only: gate rows then up rows, rows = mat.rows/2). in is

@@ -34,7 +34,8 @@ func (e *env) int8Tests(full bool) {
 		{rows: 37, cols: 100, T: 1, block32: true, unit: true, rpw: 4, wg: 64}, // exact, f16 scales = 1
 		{rows: 37, cols: 100, T: 2, rpw: 4, wg: 64},
 		{rows: 70, cols: 300, T: 1, block32: true, rpw: 3, wg: 32},
-		{rows: 129, cols: 1000, T: 1, rpw: 8, wg: 256},
+		{rows: 129, cols: 1000, T: 1, rpw: 4, wg: 256},
+		{rows: 130, cols: 200, T: 1, rpw: 1, wg: 128},
 		{rows: 33, cols: 64, T: 1, block32: true, mode: 1, rpw: 4, wg: 128},
 		{rows: 21, cols: 95, T: 2, mode: 2, rpw: 2, wg: 64},
 		{rows: 21, cols: 95, T: 1, block32: true, mode: 2, rpw: 4, wg: 64},

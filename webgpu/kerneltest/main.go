@@ -15,6 +15,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -104,6 +105,20 @@ func main() {
 		fmt.Println("FAIL uncaptured GPU error:", err)
 	}
 	dev.Destroy()
+	e.check("wrapper/device-lost", func() error {
+		select {
+		case <-dev.Lost():
+		case <-time.After(5 * time.Second):
+			return errors.New("device.lost did not resolve after destroy()")
+		}
+		if !errors.Is(dev.Err(), webgpu.ErrDeviceLost) {
+			return fmt.Errorf("Err() = %v, want ErrDeviceLost", dev.Err())
+		}
+		if _, err := dev.CreateBuffer(webgpu.BufferDescriptor{Size: 16, Usage: webgpu.BufferStorage}); !errors.Is(err, webgpu.ErrDeviceLost) {
+			return fmt.Errorf("CreateBuffer after loss: %v", err)
+		}
+		return nil
+	})
 	fmt.Printf("done in %v: %d failures\n", time.Since(start).Round(time.Millisecond), e.fails)
 	if e.fails > 0 {
 		os.Exit(1)

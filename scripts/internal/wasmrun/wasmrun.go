@@ -44,6 +44,14 @@
 // that blocks forever with nothing pending gets Go's "all goroutines are
 // asleep" panic, as under Node.
 //
+// WriteDenoRunner writes the same runner for machines without Go (the GPU
+// machine): `deno run -A --unstable-webgpu runner.mjs prog.wasm args...`.
+// The command cmd/wasmrun wraps all of this for the shell (and -export
+// writes prog.wasm + runner for carrying to the GPU machine).
+//
+// Tests outside scripts/ cannot import this internal package; their host
+// drivers live in wasmtests/ (jsbridge and the WGSL kernels).
+//
 // Binaries are found with ChromiumPath ($EMBER_CHROMIUM, chromium,
 // chromium-browser, google-chrome) and DenoPath ($EMBER_DENO,
 // ./node_modules/.bin/deno in the module root, deno on PATH). Tests call
