@@ -278,13 +278,10 @@ const SampleOverflow = 0xFFFFFFFF
 
 // MatvecConfig returns the rows-per-workgroup (RPW) and workgroup size (WG)
 // overrides of matvec_q8 that streamed weights fastest on an H100 under
-// Deno/wgpu (docs/PERFORMANCE.md: 1.4–2.1 TB/s for Llama-7B shapes): one row
-// per workgroup of 128 invocations; 64 for rows longer than 8192 inputs.
+// Deno/wgpu (docs/PERFORMANCE.md: 2.2–2.3 TB/s for Llama-7B shapes, 2.4–2.6
+// TB/s for the fused SwiGLU, where RPW 2 with WG 128 is a little faster).
 func MatvecConfig(rows, cols int) (rpw, wg int) {
-	if cols > 8192 {
-		return 1, 64
-	}
-	return 1, 128
+	return 4, 256
 }
 
 // MatvecWorkgroups returns the (x, y) workgroup counts for ceil(rows/rpw)

@@ -132,7 +132,11 @@ func (r *Runtime) Load(ctx context.Context, o LoadOptions) (Info, error) {
 		dev, info.Adapter, reason, err = openGPU(ctx)
 		if err == nil {
 			var ge *engine.Engine
-			ge, err = engine.Load(ctx, dev, m, src, engine.Options{MaxContext: o.MaxContext, MaxBatch: o.MaxBatch,
+			maxCtx := o.MaxContext
+			if maxCtx <= 0 {
+				maxCtx = defaultContext(&m.Config)
+			}
+			ge, err = engine.Load(ctx, dev, m, src, engine.Options{MaxContext: maxCtx, MaxBatch: o.MaxBatch,
 				Lookahead: o.Lookahead, AttnChunk: o.AttnChunk, NormWG: o.NormWG, Progress: o.Progress})
 			if err == nil {
 				eng = ge
@@ -174,6 +178,17 @@ func (r *Runtime) Load(ctx context.Context, o LoadOptions) (Info, error) {
 	r.info, r.eng, r.dev = info, eng, dev
 	r.sess = llama.NewSession(eng, tok)
 	return info, nil
+}
+
+// DefaultKVBytes bounds the GPU KV cache when load() names no maxContext:
+// the model's full context (4096 positions of f32 keys and values are 4 GiB
+// for Llama-2-7B) would not fit most GPUs next to the weights.
+const DefaultKVBytes = 1 << 30
+
+func defaultContext(c *bundle.Config) int {
+	per := int64(2*c.NLayers*c.KVDim()) * 4
+	n := int(DefaultKVBytes / max(per, 1))
+	return max(min(n, c.ContextLength), min(512, c.ContextLength))
 }
 
 // openSource picks where shard bytes come from. selfProgress reports that

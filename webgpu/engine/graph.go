@@ -114,10 +114,15 @@ func (g *graph) matmul(mat *matrix, mode int, prefill bool, z dim, in []bufferRe
 				return err
 			}
 		case mat.q8:
-			bx, by := shaders.MatvecWorkgroups(rows, 4)
+			// 4 rows per workgroup of up to 256: inside the engine's single
+			// compute pass this streamed 6.7 GB in 3.2 ms on an H100, against
+			// 3.6 ms for shaders.MatvecConfig's 1 × 128 (best when timed alone;
+			// docs/PERFORMANCE.md). Small workgroups on a software adapter.
+			rpw, wg := 4, g.matvecWG(int(mat.rowBytes/16))
+			bx, by := shaders.MatvecWorkgroups(rows, rpw)
 			err := g.add(shaders.MatvecQ8, map[string]float64{
 				"COLS": float64(mat.cols), "ROWS": float64(rows), "BLOCK32": b2f(mat.block), "MODE": float64(mode),
-				"RPW": 4, "WG": g.matvecWG(int(mat.rowBytes / 16)), "Y_STRIDE": float64(yStride), "Y_OFFSET": float64(ch.row0),
+				"RPW": float64(rpw), "WG": float64(wg), "Y_STRIDE": float64(yStride), "Y_OFFSET": float64(ch.row0),
 			}, cnst(int(bx)), cnst(int(by)), z, ch.w, ch.s, in[0], in[1], y)
 			if err != nil {
 				return err
