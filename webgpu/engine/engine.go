@@ -759,10 +759,15 @@ func (e *Engine) takeSlot() int {
 func (e *Engine) startMap(k int) js.Value {
 	p, err := jsbridge.Call(e.bufs[e.idRB[k]].JS(), "mapAsync", 1, 0, 16)
 	if err != nil {
-		return js.Global().Get("Promise").Call("reject", err.Error())
+		p = js.Global().Get("Promise").Call("reject", err.Error())
 	}
+	// A flight dropped by Close never awaits its map: mark the rejection
+	// handled so that the runtime does not report (Deno: exit on) it.
+	p.Call("catch", ignoreRejection)
 	return p
 }
+
+var ignoreRejection = js.FuncOf(func(js.Value, []js.Value) any { return nil })
 
 // finishMap waits for flight f's id and frees its slot. The wait ignores
 // ctx: a slot must not be reused while its map is pending.
@@ -805,6 +810,7 @@ func (e *Engine) Close() error {
 	if e.closed {
 		return nil
 	}
+	e.drain()
 	e.closed = true
 	for _, b := range e.bufs {
 		b.Destroy()
