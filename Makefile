@@ -22,6 +22,8 @@ vet:
 # Unit, fuzz seed corpora, browser (Chromium + SwiftShader WebGPU) and Deno suites.
 gotest:
 	$(GO) test -count=1 -timeout 30m ./...
+	# js/wasm-only unit tests run under Node with Go's wasm exec wrapper.
+	PATH="$$($(GO) env GOROOT)/lib/wasm:$$PATH" GOOS=js GOARCH=wasm $(GO) test -count=1 ./webgpu/engine/
 
 # Each fuzz target for FUZZTIME (default 60s).
 FUZZTIME ?= 60s

@@ -31,6 +31,14 @@ function errorMessage(err) {
 
 async function startGo(wasmURL, wasmExecURL) {
   try {
+    // The GPU engine's pass recorder (webgpu/engine/runner.js): loaded as a
+    // script so the engine needs no eval under a strict CSP. Optional: without
+    // it the engine evaluates its embedded copy where the page allows eval.
+    importScripts(new URL("ember-runner.js", self.location.href).href);
+  } catch (err) {
+    console.warn(`ember-runner.js not loaded (${errorMessage(err)}); the GPU engine will need eval`);
+  }
+  try {
     importScripts(wasmExecURL);
   } catch (err) {
     throw new Error(`Could not load the Go runtime support script (${wasmExecURL}): ${errorMessage(err)}`);

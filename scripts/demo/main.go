@@ -144,7 +144,8 @@ func moduleRoot() (string, error) {
 }
 
 // BuildApp writes the servable app directory: web/ (without Go files), the
-// service worker, Go's wasm_exec.js and ember.wasm built from ./wasm.
+// service worker, the GPU pass recorder (ember-runner.js), Go's wasm_exec.js
+// and ember.wasm built from ./wasm.
 func BuildApp(ctx context.Context, root, appDir string) error {
 	tmp := appDir + ".tmp"
 	if err := os.RemoveAll(tmp); err != nil {
@@ -160,6 +161,10 @@ func BuildApp(ctx context.Context, root, appDir string) error {
 	}
 	if err := copyFile(filepath.Join(root, "serviceworker", "sw.js"), filepath.Join(tmp, "sw.js")); err != nil {
 		return fmt.Errorf("service worker: %w", err)
+	}
+	// The GPU engine's pass recorder, loaded by worker.js so that no eval is needed.
+	if err := copyFile(filepath.Join(root, "webgpu", "engine", "runner.js"), filepath.Join(tmp, "ember-runner.js")); err != nil {
+		return fmt.Errorf("ember-runner.js: %w", err)
 	}
 	goroot, err := goEnv(ctx, "GOROOT")
 	if err != nil {
