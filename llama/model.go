@@ -182,7 +182,7 @@ func Load(m *bundle.Manifest, src TensorSource) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	md.invFreq = ropeInvFreq(&c)
+	md.invFreq = RopeInvFreq(&c)
 	md.allocState()
 	return md, nil
 }
@@ -324,10 +324,11 @@ func f32Bytes(v []float32) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v))
 }
 
-// ropeInvFreq returns the inverse frequency of each rotated pair of a head,
+// RopeInvFreq returns the inverse frequency of each rotated pair of a head,
 // with the config's RoPE scaling applied (linear: all divided by the factor;
-// llama3: Llama 3.1's wavelength-dependent blend).
-func ropeInvFreq(c *bundle.Config) []float64 {
+// llama3: Llama 3.1's wavelength-dependent blend). The GPU engine builds its
+// cos/sin table from the same values, so both engines rotate identically.
+func RopeInvFreq(c *bundle.Config) []float64 {
 	f := make([]float64, c.HeadDim/2)
 	for i := range f {
 		f[i] = 1 / math.Pow(c.RopeTheta, float64(2*i)/float64(c.HeadDim))

@@ -10,18 +10,18 @@ import (
 
 func TestRopeScaling(t *testing.T) {
 	c := bundle.Config{HeadDim: 128, RopeTheta: 500000}
-	base := ropeInvFreq(&c)
+	base := RopeInvFreq(&c)
 	require.InDelta(t, 1.0, base[0], 0)
 	require.InDelta(t, math.Pow(500000, -2.0/128), base[1], 1e-15)
 
 	c.RopeScaling = &bundle.RopeScaling{Type: "linear", Factor: 4}
-	for i, f := range ropeInvFreq(&c) {
+	for i, f := range RopeInvFreq(&c) {
 		require.InDelta(t, base[i]/4, f, 1e-18)
 	}
 
 	// Llama 3.1: factor 8, low 1, high 4, original context 8192.
 	c.RopeScaling = &bundle.RopeScaling{Type: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalContextLength: 8192}
-	got := ropeInvFreq(&c)
+	got := RopeInvFreq(&c)
 	var high, low, mid int
 	for i, f := range base {
 		wavelen := 2 * math.Pi / f

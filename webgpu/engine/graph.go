@@ -332,7 +332,7 @@ func (e *Engine) jsTables() (bufs, pipes, groups js.Value) {
 func (e *Engine) makeRunner() error {
 	c := &e.cfg
 	half := c.HeadDim / 2
-	invFreq := ropeInvFreq(c)
+	invFreq := llama.RopeInvFreq(c)
 	table := make([]float32, 2*half*c.ContextLength)
 	shaders.RopeTable(table, invFreq, 0, c.ContextLength)
 	csTable := jsbridge.SliceToJS(table)
