@@ -1,3 +1,5 @@
+//go:build !js
+
 // Command bench measures a bundle's speed on one backend:
 //
 //	go run ./scripts/bench -model DIR -backend cpu|webgpu|wasm-cpu [-runtime chromium|deno] -prompt-tokens P -n N

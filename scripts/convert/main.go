@@ -1,3 +1,5 @@
+//go:build !js
+
 // Command convert turns a checkpoint into an Ember bundle (docs/FORMAT.md),
 // writes synthetic bundles for tests and benchmarks, and verifies bundles.
 //

@@ -1,3 +1,5 @@
+//go:build !js
+
 // Command demo builds the Ember web app and a model bundle, then serves both on
 // localhost: `make demo` runs it.
 //

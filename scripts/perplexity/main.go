@@ -1,3 +1,5 @@
+//go:build !js
+
 // Command perplexity scores a text file with a bundle:
 //
 //	go run ./scripts/perplexity -model DIR -text FILE

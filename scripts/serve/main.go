@@ -1,3 +1,5 @@
+//go:build !js
+
 // Command serve is Ember's static server: the app at /, every bundle of the
 // models directory at /models/NAME/, and a generated /models.json catalog.
 //

@@ -1,3 +1,5 @@
+//go:build !js
+
 // Command tokenize encodes stdin to token ids, or decodes ids to text.
 //
 //	go run ./scripts/tokenize -tokenizer PATH [-bos] [-special] < text      # prints ids on one line

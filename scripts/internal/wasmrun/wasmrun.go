@@ -1,3 +1,5 @@
+//go:build !js
+
 // Package wasmrun builds a GOOS=js GOARCH=wasm main package and runs it in
 // headless Chromium (driven by chromedp) or in Deno, streaming the program's
 // stdout and stderr back and returning its exit code. Tests and the

@@ -1,3 +1,5 @@
+//go:build !js
+
 // Package server is the static server behind scripts/serve: the app shell,
 // model bundles under /models/NAME/, a generated /models.json catalog, and
 // fault hooks (corrupt a byte, cut a download halfway, go offline, count

@@ -1,3 +1,5 @@
+//go:build !js
+
 // Package servertest writes small valid bundles for the delivery tests
 // (scripts/serve, the service worker, wasm/shards) without the converter.
 package servertest

@@ -1,3 +1,5 @@
+//go:build !js
+
 // Command wasmrun builds a GOOS=js GOARCH=wasm main package and runs it in
 // headless Chromium or Deno (see package wasmrun), exiting with its code.
 //
