@@ -107,8 +107,30 @@ func (r *Runtime) Load(ctx context.Context, o LoadOptions) (Info, error) {
 	if o.BaseURL == "" {
 		return Info{}, errors.New("load needs a baseURL: the address of the model's folder (the one holding manifest.json)")
 	}
-	m, src, closeSrc, selfProgress, err := openSource(ctx, o)
+	// The backend is settled before the manifest is fetched: when only the
+	// CPU engine can run, a model too large for wasm memory is refused before
+	// it is stored or a byte of it is downloaded.
+	var info Info
+	var dev *webgpu.Device
+	var reason string
+	var err error
+	if o.Backend != BackendCPU {
+		dev, info.Adapter, reason, err = openGPU(ctx)
+		if err != nil && o.Backend == BackendWebGPU {
+			return Info{}, errors.New(reason)
+		}
+	} else {
+		reason = "the CPU backend was requested"
+	}
+	var check func(*bundle.Manifest) error
+	if dev == nil {
+		check = checkCPUFits
+	}
+	m, src, closeSrc, selfProgress, err := openSource(ctx, o, check)
 	if err != nil {
+		if dev != nil {
+			dev.Destroy()
+		}
 		return Info{}, err
 	}
 	defer closeSrc()
@@ -116,51 +138,42 @@ func (r *Runtime) Load(ctx context.Context, o LoadOptions) (Info, error) {
 		o.Progress = nil // the shard source reports download progress
 	}
 
-	info := Info{Model: m.Name, Synthetic: strings.Contains(strings.ToLower(m.Source), "synthetic")}
+	info.Model, info.Synthetic = m.Name, strings.Contains(strings.ToLower(m.Source), "synthetic")
 	if info.Model == "" {
 		info.Model = o.BaseURL
 	}
 	tok, err := tokenizer.New(&m.Tokenizer)
 	if err != nil {
+		if dev != nil {
+			dev.Destroy()
+		}
 		return Info{}, fmt.Errorf("the model's tokenizer is unusable: %w", err)
 	}
 
 	var eng llama.Engine
-	var dev *webgpu.Device
-	if o.Backend != BackendCPU {
-		var reason string
-		dev, info.Adapter, reason, err = openGPU(ctx)
+	if dev != nil {
+		maxCtx := o.MaxContext
+		if maxCtx <= 0 {
+			maxCtx = defaultContext(&m.Config)
+		}
+		ge, err := engine.Load(ctx, dev, m, src, engine.Options{MaxContext: maxCtx, MaxBatch: o.MaxBatch,
+			Lookahead: o.Lookahead, AttnChunk: o.AttnChunk, NormWG: o.NormWG, Progress: o.Progress})
 		if err == nil {
-			var ge *engine.Engine
-			maxCtx := o.MaxContext
-			if maxCtx <= 0 {
-				maxCtx = defaultContext(&m.Config)
+			eng = ge
+			info.Backend = BackendWebGPU
+			info.GPUBytes = ge.GPUBytes()
+			info.MaxBatch = ge.MaxBatch()
+		} else {
+			dev.Destroy()
+			dev = nil
+			if o.Backend == BackendWebGPU || errors.Is(err, context.Canceled) {
+				return Info{}, plain("The model could not be loaded on the GPU", err)
 			}
-			ge, err = engine.Load(ctx, dev, m, src, engine.Options{MaxContext: maxCtx, MaxBatch: o.MaxBatch,
-				Lookahead: o.Lookahead, AttnChunk: o.AttnChunk, NormWG: o.NormWG, Progress: o.Progress})
-			if err == nil {
-				eng = ge
-				info.Backend = BackendWebGPU
-				info.GPUBytes = ge.GPUBytes()
-				info.MaxBatch = ge.MaxBatch()
-			} else {
-				dev.Destroy()
-				dev = nil
-				if o.Backend == BackendWebGPU || errors.Is(err, context.Canceled) {
-					return Info{}, plain("The model could not be loaded on the GPU", err)
-				}
-				reason = "the GPU could not hold this model: " + err.Error()
-			}
-		} else if o.Backend == BackendWebGPU {
-			return Info{}, errors.New(reason)
+			reason = "the GPU could not hold this model: " + err.Error()
 		}
-		if eng == nil {
-			info.Reason = reason
-		}
-	} else {
-		info.Reason = "the CPU backend was requested"
 	}
 	if eng == nil {
+		info.Reason = reason
 		cpu, err := loadCPU(ctx, m, src, o.Progress)
 		if err != nil {
 			return Info{}, err
@@ -193,7 +206,7 @@ func defaultContext(c *bundle.Config) int {
 
 // openSource picks where shard bytes come from. selfProgress reports that
 // the source calls o.Progress itself (download progress).
-func openSource(ctx context.Context, o LoadOptions) (m *bundle.Manifest, src engine.ShardSource, closeFn func(), selfProgress bool, err error) {
+func openSource(ctx context.Context, o LoadOptions, check func(*bundle.Manifest) error) (m *bundle.Manifest, src engine.ShardSource, closeFn func(), selfProgress bool, err error) {
 	files := o.Files
 	if !files && shards.IsDeno() {
 		u := strings.ToLower(o.BaseURL)
@@ -204,13 +217,21 @@ func openSource(ctx context.Context, o LoadOptions) (m *bundle.Manifest, src eng
 		if err != nil {
 			return nil, nil, nil, false, plain("The model could not be opened", err)
 		}
+		if check != nil {
+			if err := check(d.Manifest); err != nil {
+				return nil, nil, nil, false, err
+			}
+		}
 		return d.Manifest, d, func() {}, false, nil
 	}
 	var prog func(shards.Progress)
 	if o.Progress != nil {
 		prog = func(p shards.Progress) { o.Progress(p.Done, p.Total, p.Shard) }
 	}
-	m, l, err := shards.Open(ctx, o.BaseURL, shards.Options{PublicKey: o.PublicKey, Progress: prog})
+	m, l, err := shards.Open(ctx, o.BaseURL, shards.Options{PublicKey: o.PublicKey, Progress: prog, Check: check})
+	if errors.Is(err, ErrTooLargeForCPU) {
+		return nil, nil, nil, false, err // already plain words, and nothing was downloaded
+	}
 	if err != nil {
 		return nil, nil, nil, false, plain("The model could not be downloaded", err)
 	}
@@ -349,12 +370,23 @@ func (s cpuSource) ReadTensor(t *bundle.Tensor, dst []byte) error {
 }
 
 // loadCPU builds the Go CPU engine, refusing models the wasm heap cannot hold.
-func loadCPU(ctx context.Context, m *bundle.Manifest, src engine.ShardSource, progress func(done, total int64, shard int)) (*llama.Model, error) {
-	total := m.TotalBytes()
-	if total > MaxCPUModelBytes {
-		return nil, fmt.Errorf("This model is too large for the CPU fallback: it needs %.1f GiB of memory and WebAssembly can hold about %.1f GiB. Use a browser with WebGPU, or a smaller model.",
-			float64(total)/(1<<30), float64(MaxCPUModelBytes)/(1<<30))
+// ErrTooLargeForCPU: the model does not fit the CPU engine's wasm memory.
+var ErrTooLargeForCPU = errors.New("This model is too large for the CPU fallback")
+
+// checkCPUFits refuses a model the CPU engine cannot hold in wasm memory.
+func checkCPUFits(m *bundle.Manifest) error {
+	if total := m.TotalBytes(); total > MaxCPUModelBytes {
+		return fmt.Errorf("%w: it needs %.1f GiB of memory and WebAssembly can hold about %.1f GiB. Use a browser with WebGPU, or a smaller model.",
+			ErrTooLargeForCPU, float64(total)/(1<<30), float64(MaxCPUModelBytes)/(1<<30))
 	}
+	return nil
+}
+
+func loadCPU(ctx context.Context, m *bundle.Manifest, src engine.ShardSource, progress func(done, total int64, shard int)) (*llama.Model, error) {
+	if err := checkCPUFits(m); err != nil {
+		return nil, err
+	}
+	total := m.TotalBytes()
 	cs := cpuSource{shards: make([]js.Value, len(m.Shards))}
 	var done int64
 	for i := range m.Shards {

@@ -39,6 +39,10 @@ type Options struct {
 	// store entirely: every shard is fetched and verified, nothing is kept.
 	DBName  string
 	NoStore bool
+	// Check, when set, vets the parsed manifest before it is stored or any
+	// storage quota is asked for (e.g. a model too large for the engine
+	// that will run it); its error is returned as is.
+	Check func(*bundle.Manifest) error
 }
 
 // Progress is a snapshot of a model download.
@@ -131,6 +135,11 @@ func Open(ctx context.Context, baseURL string, opt Options) (*bundle.Manifest, *
 	m, err := bundle.Parse([]byte(text))
 	if err != nil {
 		return fail(fmt.Errorf("%s%s: %w", l.URL, bundle.ManifestFile, err))
+	}
+	if opt.Check != nil {
+		if err := opt.Check(m); err != nil {
+			return fail(err)
+		}
 	}
 	l.Manifest = m
 	sum := sha256.Sum256([]byte(text))
