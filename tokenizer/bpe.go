@@ -95,68 +95,9 @@ func newBPEModel(bt *bundle.Tokenizer, types []int32) (*bpeModel, error) {
 	return m, nil
 }
 
-type bpeSymbol struct {
-	id         int32
-	prev, next int32
-}
-
-type bpePair struct {
-	rank        int32
-	left, right int32
-	lid, rid    int32 // ids when queued, to detect stale pairs
-}
-
-type bpeHeap []bpePair
-
-func (h bpeHeap) less(a, b int) bool {
-	if h[a].rank != h[b].rank {
-		return h[a].rank < h[b].rank
-	}
-	return h[a].left < h[b].left
-}
-
-func (h *bpeHeap) push(p bpePair) {
-	*h = append(*h, p)
-	s := *h
-	i := len(s) - 1
-	for i > 0 {
-		parent := (i - 1) / 2
-		if !s.less(i, parent) {
-			break
-		}
-		s[i], s[parent] = s[parent], s[i]
-		i = parent
-	}
-}
-
-func (h *bpeHeap) pop() bpePair {
-	s := *h
-	top := s[0]
-	last := len(s) - 1
-	s[0] = s[last]
-	s = s[:last]
-	i := 0
-	for {
-		l, r, best := 2*i+1, 2*i+2, i
-		if l < len(s) && s.less(l, best) {
-			best = l
-		}
-		if r < len(s) && s.less(r, best) {
-			best = r
-		}
-		if best == i {
-			break
-		}
-		s[i], s[best] = s[best], s[i]
-		i = best
-	}
-	*h = s
-	return top
-}
-
 func (m *bpeModel) encode(out []int, text string) []int {
-	var syms []bpeSymbol
-	var h bpeHeap
+	var ids []int32 // the piece of each symbol, -1 for a byte without one
+	var mg merger
 	var mapped []byte
 	m.split(text, func(word string) {
 		if m.ignoreMerges {
@@ -169,45 +110,26 @@ func (m *bpeModel) encode(out []int, text string) []int {
 				return
 			}
 		}
-		syms = syms[:0]
+		ids = ids[:0]
 		for i := 0; i < len(word); i++ {
-			k := int32(len(syms))
-			syms = append(syms, bpeSymbol{id: int32(m.byteSym[word[i]]), prev: k - 1, next: k + 1})
+			ids = append(ids, int32(m.byteSym[word[i]]))
 		}
-		syms[len(syms)-1].next = -1
-		h = h[:0]
-		tryPair := func(l, r int32) {
-			if l < 0 || r < 0 || syms[l].id < 0 || syms[r].id < 0 {
+		mg.reset(len(ids))
+		mg.run(func(l, r int32) {
+			a, b := ids[l], ids[r]
+			if a < 0 || b < 0 {
 				return
 			}
-			mg, ok := m.merges[uint64(syms[l].id)<<32|uint64(syms[r].id)]
-			if !ok {
-				return
+			if mrg, ok := m.merges[uint64(a)<<32|uint64(b)]; ok {
+				mg.push(uint32(mrg.rank), l, r)
 			}
-			h.push(bpePair{rank: mg.rank, left: l, right: r, lid: syms[l].id, rid: syms[r].id})
-		}
-		for i := 1; i < len(syms); i++ {
-			tryPair(int32(i-1), int32(i))
-		}
-		for len(h) > 0 {
-			p := h.pop()
-			l, r := &syms[p.left], &syms[p.right]
-			if l.id != p.lid || r.id != p.rid || l.next != p.right {
-				continue
-			}
-			l.id = m.merges[uint64(p.lid)<<32|uint64(p.rid)].id
-			l.next = r.next
-			if r.next >= 0 {
-				syms[r.next].prev = p.left
-			}
-			r.id = -2 // merged away
-			tryPair(l.prev, p.left)
-			tryPair(p.left, l.next)
-		}
-		for i := int32(0); i != -1; i = syms[i].next {
+		}, func(l, r int32) {
+			ids[l] = m.merges[uint64(ids[l])<<32|uint64(ids[r])].id
+		})
+		for i := int32(0); i != -1; i = mg.next(i) {
 			switch {
-			case syms[i].id >= 0:
-				out = append(out, int(syms[i].id))
+			case ids[i] >= 0:
+				out = append(out, int(ids[i]))
 			case m.unk >= 0:
 				out = append(out, m.unk)
 			}

@@ -126,66 +126,10 @@ func (m *spModel) normalize(text string) string {
 	return sb.String()
 }
 
+// spSymbol is the text of a symbol, norm[start:end].
 type spSymbol struct {
-	start, end int32 // the piece is normalized[start:end]; empty once merged away
-	prev, next int32
-	freeze     bool
-}
-
-type spPair struct {
-	left, right int32
-	size        int32
-	score       float32
-}
-
-// spHeap is a max-heap of candidate merges: higher score first, then the
-// leftmost.
-type spHeap []spPair
-
-func (h spHeap) less(a, b int) bool {
-	if h[a].score != h[b].score {
-		return h[a].score > h[b].score
-	}
-	return h[a].left < h[b].left
-}
-
-func (h *spHeap) push(p spPair) {
-	*h = append(*h, p)
-	s := *h
-	i := len(s) - 1
-	for i > 0 {
-		parent := (i - 1) / 2
-		if !s.less(i, parent) {
-			break
-		}
-		s[i], s[parent] = s[parent], s[i]
-		i = parent
-	}
-}
-
-func (h *spHeap) pop() spPair {
-	s := *h
-	top := s[0]
-	last := len(s) - 1
-	s[0] = s[last]
-	s = s[:last]
-	i := 0
-	for {
-		l, r, best := 2*i+1, 2*i+2, i
-		if l < len(s) && s.less(l, best) {
-			best = l
-		}
-		if r < len(s) && s.less(r, best) {
-			best = r
-		}
-		if best == i {
-			break
-		}
-		s[i], s[best] = s[best], s[i]
-		i = best
-	}
-	*h = s
-	return top
+	start, end int32
+	freeze     bool // a user-defined piece, never merged
 }
 
 func (m *spModel) encode(out []int, text string) []int {
@@ -200,16 +144,16 @@ func (m *spModel) encode(out []int, text string) []int {
 		if !freeze {
 			_, n = utf8.DecodeRuneInString(norm[i:])
 		}
-		k := int32(len(syms))
-		syms = append(syms, spSymbol{start: int32(i), end: int32(i + n), prev: k - 1, next: k + 1, freeze: freeze})
+		syms = append(syms, spSymbol{start: int32(i), end: int32(i + n), freeze: freeze})
 		i += n
 	}
-	syms[len(syms)-1].next = -1
 
 	var revMerge map[string][2]string
-	h := make(spHeap, 0, len(syms))
-	tryPair := func(left, right int32) {
-		if left < 0 || right < 0 || syms[left].freeze || syms[right].freeze {
+	var mg merger
+	mg.queue = make([]mergeCand, 0, len(syms))
+	mg.reset(len(syms))
+	mg.run(func(left, right int32) {
+		if syms[left].freeze || syms[right].freeze {
 			return
 		}
 		piece := norm[syms[left].start:syms[right].end]
@@ -217,34 +161,18 @@ func (m *spModel) encode(out []int, text string) []int {
 		if !ok {
 			return
 		}
-		h.push(spPair{left: left, right: right, size: int32(len(piece)), score: m.scores[id]})
+		mg.push(scoreRank(m.scores[id]), left, right)
 		if m.types[id] == bundle.TokenUnused {
 			if revMerge == nil {
 				revMerge = map[string][2]string{}
 			}
 			revMerge[piece] = [2]string{norm[syms[left].start:syms[left].end], norm[syms[right].start:syms[right].end]}
 		}
-	}
-	for i := 1; i < len(syms); i++ {
-		tryPair(int32(i-1), int32(i))
-	}
-	for len(h) > 0 {
-		top := h.pop()
-		l, r := &syms[top.left], &syms[top.right]
-		if l.start == l.end || r.start == r.end || (l.end-l.start)+(r.end-r.start) != top.size {
-			continue // stale: one side has changed since this pair was queued
-		}
-		l.end = r.end
-		l.next = r.next
-		if r.next >= 0 {
-			syms[r.next].prev = top.left
-		}
-		r.start = r.end
-		tryPair(l.prev, top.left)
-		tryPair(top.left, l.next)
-	}
+	}, func(left, right int32) {
+		syms[left].end = syms[right].end
+	})
 	start := len(out)
-	for i := int32(0); i != -1; i = syms[i].next {
+	for i := int32(0); i != -1; i = mg.next(i) {
 		out = m.resegment(out, norm[syms[i].start:syms[i].end], revMerge)
 	}
 	if !m.byteFallback {
