@@ -9,7 +9,14 @@ export EMBER_DENO ?= $(abspath node_modules/.bin/deno)
 
 test: deps vet gotest
 
+# What a fresh Debian machine lacks: Chromium (browser suites, SwiftShader WebGPU), sentencepiece
+# (reference tokenizer), Deno from npm (second WebGPU implementation), Go modules.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 deps:
+	@missing=""; command -v chromium >/dev/null || missing="$$missing chromium"; \
+	 command -v spm_encode >/dev/null || missing="$$missing sentencepiece"; \
+	 if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	   $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
 	@[ -x node_modules/.bin/deno ] || npm install --no-audit --no-fund >/dev/null
 	@$(GO) mod download
 
