@@ -352,15 +352,7 @@ func (s *ggufSource) Tensor(name string) (*SourceTensor, error) {
 		}
 		return &SourceTensor{Shape: shape, Q8: &Q8Blocks{Q: q, Scales: scales}}, nil
 	}
-	_, next, err := s.TensorRows(name)
-	if err != nil {
-		return nil, err
-	}
-	x := make([]float32, rows*cols)
-	if err := next(x); err != nil {
-		return nil, err
-	}
-	return &SourceTensor{Shape: shape, F32: x}, nil
+	return WholeTensor(s, name)
 }
 
 // rowsCols2 flattens a shape of any rank to rows of its last dimension.

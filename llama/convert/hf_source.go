@@ -311,19 +311,7 @@ func hfRowMap(headDim int) func(int) int {
 
 // Tensor reads one whole tensor; prefer TensorRows for large ones.
 func (s *hfSource) Tensor(name string) (*SourceTensor, error) {
-	shape, next, err := s.TensorRows(name)
-	if err != nil {
-		return nil, err
-	}
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	x := make([]float32, n)
-	if err := next(x); err != nil {
-		return nil, err
-	}
-	return &SourceTensor{Shape: shape, F32: x}, nil
+	return WholeTensor(s, name)
 }
 
 // TensorRows streams a tensor in canonical row order.

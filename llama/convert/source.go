@@ -46,3 +46,21 @@ type RowSource interface {
 	// (in order, starting at row 0).
 	TensorRows(name string) (shape []int, next func(dst []float32) error, err error)
 }
+
+// WholeTensor reads one whole f32 tensor through a RowSource: the Tensor
+// method of a source that streams rows.
+func WholeTensor(src RowSource, name string) (*SourceTensor, error) {
+	shape, next, err := src.TensorRows(name)
+	if err != nil {
+		return nil, err
+	}
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	x := make([]float32, n)
+	if err := next(x); err != nil {
+		return nil, err
+	}
+	return &SourceTensor{Shape: shape, F32: x}, nil
+}

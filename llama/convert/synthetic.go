@@ -76,19 +76,7 @@ func (s *syntheticSource) Tokenizer() (*bundle.Tokenizer, error) {
 func (s *syntheticSource) Close() error { return nil }
 
 func (s *syntheticSource) Tensor(name string) (*SourceTensor, error) {
-	shape, next, err := s.TensorRows(name)
-	if err != nil {
-		return nil, err
-	}
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	x := make([]float32, n)
-	if err := next(x); err != nil {
-		return nil, err
-	}
-	return &SourceTensor{Shape: shape, F32: x}, nil
+	return WholeTensor(s, name)
 }
 
 // TensorRows draws uniform values, four per 64-bit PRNG step, from a
