@@ -17,7 +17,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -223,7 +222,7 @@ func runWasmBench(ctx context.Context, backend, runtime, modelDir string, P, N, 
 	o.Args = append(o.Args, extra...)
 	got := false
 	var perr error
-	o.Stdout = &lineWriter{fn: func(line []byte) {
+	o.Stdout = &wasmrun.LineWriter{Fn: func(line []byte) {
 		if len(line) == 0 {
 			return
 		}
@@ -255,23 +254,4 @@ func runWasmBench(ctx context.Context, backend, runtime, modelDir string, P, N, 
 		fmt.Fprintf(stderr, "bench: the wasm program exited with code %d after the benchmark\n", code)
 	}
 	return
-}
-
-// lineWriter calls fn with each complete line written to it.
-type lineWriter struct {
-	buf []byte
-	fn  func([]byte)
-}
-
-func (w *lineWriter) Write(p []byte) (int, error) {
-	w.buf = append(w.buf, p...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		line := append([]byte(nil), w.buf[:i]...)
-		w.buf = w.buf[i+1:]
-		w.fn(line)
-	}
 }

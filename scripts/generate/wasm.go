@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -90,24 +89,6 @@ type wasmResult struct {
 	DecodeTokS   float64 `json:"decode_tok_s"`
 }
 
-// lineWriter splits the program's stdout into lines for fn.
-type lineWriter struct {
-	buf bytes.Buffer
-	fn  func(line []byte)
-}
-
-func (w *lineWriter) Write(p []byte) (int, error) {
-	w.buf.Write(p)
-	for {
-		i := bytes.IndexByte(w.buf.Bytes(), '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		line := append([]byte(nil), w.buf.Next(i + 1)[:i]...)
-		w.fn(line)
-	}
-}
-
 // WasmRunOptions returns wasmrun options that make the bundle in modelDir
 // reachable by the wasm program at the returned model URL (a path under
 // Chromium's local server, or the directory itself under Deno).
@@ -164,7 +145,7 @@ func runWasmTo(backend, runtime string, args []string, stdout, stderr io.Writer)
 	var info wasmInfo
 	var res *wasmResult
 	var protoErr error
-	o.Stdout = &lineWriter{fn: func(line []byte) {
+	o.Stdout = &wasmrun.LineWriter{Fn: func(line []byte) {
 		if len(line) == 0 {
 			return
 		}

@@ -128,7 +128,7 @@ func wasmLogits(t *testing.T, model, backend string, prompt []int, steps int) []
 	var errb bytes.Buffer
 	var out [][]float32
 	o.Stderr = &errb
-	o.Stdout = &lineWriter{fn: func(line []byte) {
+	o.Stdout = &wasmrun.LineWriter{Fn: func(line []byte) {
 		if len(line) > 0 && line[0] == 'L' {
 			var l []float32
 			if json.Unmarshal(line[1:], &l) == nil {
