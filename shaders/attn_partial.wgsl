@@ -1,39 +1,51 @@
-// attn_partial: causal grouped-query attention, split along the sequence
-// (flash-decoding). Workgroup (c, h, t) takes query head h of token t (at
-// position p = pos+t) against cache positions [c·CHUNK, min((c+1)·CHUNK, p+1))
-// and writes the chunk's unnormalised output o = Σ exp(s_j − m)·v_j, its max
-// score m and its sum l = Σ exp(s_j − m); attn_reduce combines the chunks.
-// Scores are s_j = (q·k_j)·(1/sqrt(HEAD_DIM)) as in the CPU engine. Serves
-// decode (T = 1) and prefill (T tokens, causal). Keys and values are read as
-// vec4: one invocation per key for the scores, CHUNK/(HEAD_DIM/4) slices of
-// the positions for the output, summed in workgroup memory.
+// attn_partial: RoPE, the KV-cache store and causal grouped-query attention,
+// split along the sequence (flash-decoding), in one dispatch. Workgroup
+// (c, h, t) takes query head h of token t (at position p = pos+t) against
+// positions [c·CHUNK, min((c+1)·CHUNK, p+1)) and writes the chunk's
+// unnormalised output o = Σ exp(s_j − m)·v_j, its max score m and its sum
+// l = Σ exp(s_j − m); attn_reduce combines the chunks. Scores are
+// s_j = (q·k_j)·(1/sqrt(HEAD_DIM)) as in the CPU engine. Serves decode (T = 1)
+// and prefill (T tokens, causal).
+//
+// RoPE rotates the interleaved pairs (2i, 2i+1) of q and k by the host's
+// (cos, sin) table. The pass's own tokens are read straight from qkv: q is
+// rotated as it is loaded, and keys and values of positions ≥ pos (this
+// pass's tokens) come from qkv (k rotated on the fly), older ones from the
+// caches. The workgroups with c = 0 and h the first query head of a KV head
+// store that head's rotated k and plain v of token t into cache row pos+t;
+// nothing in this dispatch reads those rows, so there is no race.
+// Keys and values are read as vec4: one invocation per key for the scores,
+// CHUNK/(HEAD_DIM/4) slices of the positions for the output, summed in
+// workgroup memory.
 //
 // Bindings (group 0):
-//   0 qkv     array<f32>        read  [T][QKV_STRIDE], q of head h at h·HEAD_DIM
-//   1 kcache  array<vec4<f32>>  read  [context][KV_DIM] f32
-//   2 vcache  array<vec4<f32>>  read  [context][KV_DIM] f32
-//   3 part    array<f32>        rw    [T][N_HEADS][MAX_CHUNKS][HEAD_DIM + 2] (o, m, l)
-//   4 step    Step              uniform (pos)
-// Overrides: N_HEADS, N_KV_HEADS, HEAD_DIM (multiple of 4, ≤ 4·CHUNK), QKV_STRIDE,
+//   0 qkv     array<vec4<f32>>  read  [T][QKV] = q (N_HEADS·HEAD_DIM) | k | v (KV_DIM each), not rotated
+//   1 cs      array<vec4<f32>>  read  [T][HEAD_DIM/4] (cos, sin) pairs of (pos+t)·inv_freq[i]
+//   2 kcache  array<vec4<f32>>  rw    [context][KV_DIM] f32, rotated keys
+//   3 vcache  array<vec4<f32>>  rw    [context][KV_DIM] f32
+//   4 part    array<f32>        rw    [T][N_HEADS][MAX_CHUNKS][HEAD_DIM + 2] (o, m, l)
+//   5 step    Step              uniform (pos)
+// Overrides: N_HEADS, N_KV_HEADS, HEAD_DIM (multiple of 4, ≤ 4·CHUNK),
 //   CHUNK (= workgroup size, power of two; 128 was fastest on an H100),
 //   MAX_CHUNKS ≥ ceil(context/CHUNK).
 // Dispatch: (ceil((pos+T)/CHUNK), N_HEADS, T).
 
-@group(0) @binding(0) var<storage, read> qkv: array<f32>;
-@group(0) @binding(1) var<storage, read> kcache: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> vcache: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> part: array<f32>;
-@group(0) @binding(4) var<uniform> step: Step;
+@group(0) @binding(0) var<storage, read> qkv: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> cs: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> kcache: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> vcache: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> part: array<f32>;
+@group(0) @binding(5) var<uniform> step: Step;
 
 override N_HEADS: u32;
 override N_KV_HEADS: u32;
 override HEAD_DIM: u32;
-override KV_DIM: u32 = N_KV_HEADS * HEAD_DIM;
-override QKV_STRIDE: u32 = (N_HEADS + 2u * N_KV_HEADS) * HEAD_DIM;
 override CHUNK: u32 = 128u;
 override MAX_CHUNKS: u32;
 override HD4: u32 = HEAD_DIM / 4u;
-override KV4: u32 = KV_DIM / 4u;
+override KV4: u32 = N_KV_HEADS * HD4;
+override Q4: u32 = N_HEADS * HD4;
+override QKV4: u32 = Q4 + 2u * KV4;
 override SLICES: u32 = max(1u, CHUNK / HD4);
 
 const NEG = -3.402823e38;
@@ -43,6 +55,29 @@ var<workgroup> sc: array<f32, CHUNK>;
 var<workgroup> red: array<f32, CHUNK>;
 var<workgroup> ov: array<vec4<f32>, CHUNK>;
 
+// rot rotates the two interleaved pairs of v by the (cos, sin) pairs in c.
+fn rot(v: vec4<f32>, c: vec4<f32>) -> vec4<f32> {
+  return vec4<f32>(v.x * c.x - v.y * c.y, v.x * c.y + v.y * c.x,
+                   v.z * c.z - v.w * c.w, v.z * c.w + v.w * c.z);
+}
+
+// key returns vec4 d4 of KV head kvh's key at position j (rotated).
+fn key(j: u32, kvh: u32, d4: u32) -> vec4<f32> {
+  if (j < step.pos) {
+    return kcache[j * KV4 + kvh * HD4 + d4];
+  }
+  let tt = j - step.pos;
+  return rot(qkv[tt * QKV4 + Q4 + kvh * HD4 + d4], cs[tt * HD4 + d4]);
+}
+
+// value returns vec4 d4 of KV head kvh's value at position j.
+fn value(j: u32, kvh: u32, d4: u32) -> vec4<f32> {
+  if (j < step.pos) {
+    return vcache[j * KV4 + kvh * HD4 + d4];
+  }
+  return qkv[(j - step.pos) * QKV4 + Q4 + KV4 + kvh * HD4 + d4];
+}
+
 @compute @workgroup_size(CHUNK)
 fn attn_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
   let c = wid.x;
@@ -50,6 +85,12 @@ fn attn_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   let t = wid.z;
   let p = step.pos + t;
   let kvh = h / (N_HEADS / N_KV_HEADS);
+  if (c == 0u && h % (N_HEADS / N_KV_HEADS) == 0u) {
+    for (var d4 = tid; d4 < HD4; d4 += CHUNK) {
+      kcache[p * KV4 + kvh * HD4 + d4] = key(p, kvh, d4);
+      vcache[p * KV4 + kvh * HD4 + d4] = value(p, kvh, d4);
+    }
+  }
   let out = ((t * N_HEADS + h) * MAX_CHUNKS + c) * (HEAD_DIM + 2u);
   let j0 = c * CHUNK;
   if (j0 > p) {
@@ -64,18 +105,24 @@ fn attn_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     return;
   }
   let n = min(CHUNK, p + 1u - j0);
-  let qb = t * QKV_STRIDE + h * HEAD_DIM;
   for (var d4 = tid; d4 < HD4; d4 += CHUNK) {
-    qs[d4] = vec4<f32>(qkv[qb + 4u * d4], qkv[qb + 4u * d4 + 1u], qkv[qb + 4u * d4 + 2u], qkv[qb + 4u * d4 + 3u]);
+    qs[d4] = rot(qkv[t * QKV4 + h * HD4 + d4], cs[t * HD4 + d4]);
   }
   workgroupBarrier();
   let scale = 1.0 / sqrt(f32(HEAD_DIM));
   var s = NEG;
   if (tid < n) {
-    let kb = (j0 + tid) * KV4 + kvh * HD4;
+    let j = j0 + tid;
     var dot4 = vec4<f32>(0.0);
-    for (var d4 = 0u; d4 < HD4; d4++) {
-      dot4 += qs[d4] * kcache[kb + d4];
+    if (j < step.pos) {
+      let kb = j * KV4 + kvh * HD4;
+      for (var d4 = 0u; d4 < HD4; d4++) {
+        dot4 += qs[d4] * kcache[kb + d4];
+      }
+    } else {
+      for (var d4 = 0u; d4 < HD4; d4++) {
+        dot4 += qs[d4] * key(j, kvh, d4);
+      }
     }
     s = (dot4.x + dot4.y + dot4.z + dot4.w) * scale;
   }
@@ -102,14 +149,20 @@ fn attn_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     }
     workgroupBarrier();
   }
-  // output: invocation (slice, d4) sums positions j ≡ slice (mod SLICES)
+  // output: invocation (slice, d4) sums positions j ≡ slice (mod SLICES);
+  // cached positions first, then this pass's own tokens
   let d4 = tid % HD4;
   let sl = tid / HD4;
   var o = vec4<f32>(0.0);
   if (sl < SLICES) {
+    let cached = min(n, max(step.pos, j0) - j0); // positions j0 .. j0+cached-1 are in the cache
     let vb = j0 * KV4 + kvh * HD4 + d4;
-    for (var j = sl; j < n; j += SLICES) {
+    var j = sl;
+    for (; j < cached; j += SLICES) {
       o += sc[j] * vcache[vb + j * KV4];
+    }
+    for (; j < n; j += SLICES) {
+      o += sc[j] * value(j0 + j, kvh, d4);
     }
   }
   ov[tid] = o;

@@ -133,22 +133,22 @@ func (k *Kernel) PreludeLines(d Int8Dot) int {
 
 // Names of the kernels.
 const (
-	MatvecQ8    = "matvec_q8"
-	MatvecF32   = "matvec_f32"
-	MatmulQ8    = "matmul_q8"
-	QuantizeQ8  = "quantize_q8"
-	RMSNorm     = "rmsnorm"
-	RMSNormQ8   = "rmsnorm_q8"
-	RopeStore   = "rope_store"
-	AttnPartial = "attn_partial"
-	AttnReduce  = "attn_reduce"
-	EmbedF32    = "embed_f32"
-	EmbedQ8     = "embed_q8"
-	Add         = "add"
-	SiluMul     = "silu_mul"
-	Softmax     = "softmax"
-	Argmax      = "argmax"
-	Sample      = "sample"
+	MatvecQ8     = "matvec_q8"
+	MatvecF32    = "matvec_f32"
+	MatmulQ8     = "matmul_q8"
+	QuantizeQ8   = "quantize_q8"
+	RMSNorm      = "rmsnorm"
+	RMSNormQ8    = "rmsnorm_q8"
+	AttnPartial  = "attn_partial"
+	AttnReduce   = "attn_reduce"
+	AttnReduceQ8 = "attn_reduce_q8"
+	EmbedF32     = "embed_f32"
+	EmbedQ8      = "embed_q8"
+	Add          = "add"
+	SiluMul      = "silu_mul"
+	Softmax      = "softmax"
+	Argmax       = "argmax"
+	Sample       = "sample"
 )
 
 var kernels = map[string]*Kernel{}
@@ -187,8 +187,8 @@ var (
 )
 
 func init() {
-	names := []string{MatvecQ8, MatvecF32, MatmulQ8, QuantizeQ8, RMSNorm, RMSNormQ8, RopeStore, AttnPartial,
-		AttnReduce, EmbedF32, EmbedQ8, Add, SiluMul, Softmax, Argmax, Sample}
+	names := []string{MatvecQ8, MatvecF32, MatmulQ8, QuantizeQ8, RMSNorm, RMSNormQ8, AttnPartial,
+		AttnReduce, AttnReduceQ8, EmbedF32, EmbedQ8, Add, SiluMul, Softmax, Argmax, Sample}
 	for _, n := range names {
 		src := mustRead(n + ".wgsl")
 		k := &Kernel{Name: n, WGSL: src}
@@ -232,7 +232,7 @@ func init() {
 // StepSize is the byte size of the Step uniform.
 const StepSize = 32
 
-// Step is the per-call uniform (step.wgsl) that rope_store, attention,
+// Step is the per-call uniform (step.wgsl) that attention,
 // matmul_q8 and sample read.
 type Step struct {
 	Pos         uint32  // position of the first token of the call
@@ -257,7 +257,7 @@ func (s Step) Bytes() []byte {
 	return b
 }
 
-// RopeTable fills cs with the (cos, sin) pairs rope_store reads for
+// RopeTable fills cs with the (cos, sin) pairs attn_partial reads for
 // positions [pos, pos+T): cs[(t·half + i)·2 + {0,1}] = cos/sin((pos+t)·invFreq[i]),
 // computed in float64 and rounded to f32 exactly like the CPU engine's tables.
 // len(cs) must be at least 2·T·len(invFreq).

@@ -194,22 +194,21 @@ func (g *graph) layer(l int, prefill bool, wqkv, wo, w13, w2 *matrix, attnNorm, 
 		func() error { return norm(attnNorm) },
 		func() error { return g.matmul(wqkv, 0, prefill, perToken, in(e.xb), c.Dim, e.qkv, qkvW) },
 		func() error {
-			return g.add(shaders.RopeStore, map[string]float64{
-				"N_HEADS": float64(c.NHeads), "N_KV_HEADS": float64(c.NKVHeads), "HEAD_DIM": float64(c.HeadDim),
-			}, cnst((qkvW/2+63)/64), perToken, cnst(1), e.qkv, e.cs, e.kc[l], e.vc[l], e.step)
-		},
-		func() error {
 			return g.add(shaders.AttnPartial, map[string]float64{
 				"N_HEADS": float64(c.NHeads), "N_KV_HEADS": float64(c.NKVHeads), "HEAD_DIM": float64(c.HeadDim),
 				"CHUNK": float64(attnChunk), "MAX_CHUNKS": float64(maxChunks),
-			}, dim{dimCeilPos, int32(attnChunk)}, cnst(c.NHeads), perToken, e.qkv, e.kc[l], e.vc[l], e.part, e.step)
+			}, dim{dimCeilPos, int32(attnChunk)}, cnst(c.NHeads), perToken, e.qkv, e.cs, e.kc[l], e.vc[l], e.part, e.step)
 		},
 		func() error {
-			return g.add(shaders.AttnReduce, map[string]float64{
+			consts := map[string]float64{
 				"N_HEADS": float64(c.NHeads), "HEAD_DIM": float64(c.HeadDim), "CHUNK": float64(attnChunk), "MAX_CHUNKS": float64(maxChunks),
-			}, cnst(c.NHeads), perToken, cnst(1), e.part, e.ao, e.step)
+			}
+			if e.q8 {
+				// the combine writes the wo matvec's int8 input directly
+				return g.add(shaders.AttnReduceQ8, consts, cnst((qdim+31)/32), perToken, cnst(1), e.part, e.aq, e.as, e.step)
+			}
+			return g.add(shaders.AttnReduce, consts, cnst(c.NHeads), perToken, cnst(1), e.part, e.ao, e.step)
 		},
-		func() error { return quant(e.ao, qdim) },
 		func() error { return g.matmul(wo, 1, prefill, perToken, in(e.ao), qdim, e.x, c.Dim) },
 		func() error { return norm(ffnNorm) },
 		func() error {

@@ -329,16 +329,17 @@ func (b *bench) attention(ctxLen, nh, nkv, hd, chunk int) {
 	maxChunks := (ctxLen + chunk - 1) / chunk
 	consts := map[string]float64{"N_HEADS": float64(nh), "N_KV_HEADS": float64(nkv), "HEAD_DIM": float64(hd), "CHUNK": float64(chunk), "MAX_CHUNKS": float64(maxChunks)}
 	pp, bglp := b.pipeline(shaders.AttnPartial, consts)
-	pr, bglr := b.pipeline(shaders.AttnReduce, map[string]float64{"N_HEADS": float64(nh), "HEAD_DIM": float64(hd), "CHUNK": float64(chunk), "MAX_CHUNKS": float64(maxChunks)})
-	qkv := b.buffer(4*qkvw, false)
+	pr, bglr := b.pipeline(shaders.AttnReduceQ8, map[string]float64{"N_HEADS": float64(nh), "HEAD_DIM": float64(hd), "CHUNK": float64(chunk), "MAX_CHUNKS": float64(maxChunks)})
+	qkv, cs := b.buffer(4*qkvw, false), b.buffer(4*hd, false)
 	kc, vc := b.buffer(4*ctxLen*kvdim, false), b.buffer(4*ctxLen*kvdim, false)
-	part, out := b.buffer(4*nh*maxChunks*(hd+2), false), b.buffer(4*nh*hd, false)
+	g := (nh*hd + 31) / 32
+	part, xq, xs := b.buffer(4*nh*maxChunks*(hd+2), false), b.buffer(32*g, false), b.buffer(4*g, false)
 	ub, err := b.dev.CreateBuffer(webgpu.BufferDescriptor{Size: shaders.StepSize, Usage: webgpu.BufferUniform | webgpu.BufferCopyDst})
 	check(err)
 	check(ub.Write(0, shaders.Step{Pos: uint32(ctxLen - 1), NTokens: 1}.Bytes()))
-	bgp, err := b.dev.BindBuffers("attn_partial", bglp, qkv, kc, vc, part, ub)
+	bgp, err := b.dev.BindBuffers("attn_partial", bglp, qkv, cs, kc, vc, part, ub)
 	check(err)
-	bgr, err := b.dev.BindBuffers("attn_reduce", bglr, part, out, ub)
+	bgr, err := b.dev.BindBuffers("attn_reduce_q8", bglr, part, xq, xs, ub)
 	check(err)
 	ms := b.timeit(func(ps *webgpu.ComputePass) {
 		ps.SetPipeline(pp)
@@ -346,7 +347,7 @@ func (b *bench) attention(ctxLen, nh, nkv, hd, chunk int) {
 		ps.DispatchWorkgroups(uint32(maxChunks), uint32(nh), 1)
 		ps.SetPipeline(pr)
 		ps.SetBindGroup(0, bgr)
-		ps.DispatchWorkgroups(uint32(nh), 1, 1)
+		ps.DispatchWorkgroups(uint32(g), 1, 1)
 	})
 	bytes := 2 * 4 * float64(ctxLen*kvdim)
 	fmt.Printf("attention decode ctx=%d heads=%d/%d hd=%d chunk=%d: %.1f us (partial+reduce), KV read %.1f GB/s\n", ctxLen, nh, nkv, hd, chunk, ms*1000, bytes/ms/1e6)

@@ -285,8 +285,7 @@ func (e *env) floatTests() {
 		}
 		return closeTo(got, want, nil, 1e-5)
 	})
-	e.check("rope_store", func() error { return e.testRope() })
-	for _, c := range []struct{ pos, T, chunk int }{{0, 1, 64}, {130, 1, 64}, {200, 1, 32}, {5, 7, 32}, {60, 9, 64}} {
+	for _, c := range []struct{ pos, T, chunk int }{{0, 1, 64}, {130, 1, 64}, {200, 1, 32}, {5, 7, 32}, {60, 9, 64}, {0, 11, 8}, {3, 40, 8}} {
 		e.check(fmt.Sprintf("attention/pos%d/T%d/chunk%d", c.pos, c.T, c.chunk), func() error { return e.testAttention(c.pos, c.T, c.chunk) })
 	}
 	e.check("argmax", func() error {
@@ -309,66 +308,11 @@ func (e *env) floatTests() {
 	e.check("sample", func() error { return e.testSample() })
 }
 
-func (e *env) testRope() error {
-	nh, nkv, hd, T, pos := 3, 1, 8, 2, 5
-	qdim, kvdim := nh*hd, nkv*hd
-	qkvw := qdim + 2*kvdim
-	ctxLen := 16
-	qkv := e.randF32(T*qkvw, 1)
-	inv := make([]float64, hd/2)
-	for i := range inv {
-		inv[i] = 1 / math.Pow(10000, float64(2*i)/float64(hd))
-	}
-	cs := make([]float32, 2*T*hd/2)
-	shaders.RopeTable(cs, inv, pos, T)
-	kc0 := e.randF32(ctxLen*kvdim, 1)
-	qb, cb, kb, vb := e.f32("qkv", qkv), e.f32("cs", cs), e.f32("k", kc0), e.f32("v", kc0)
-	step := e.uniform(shaders.Step{Pos: uint32(pos), NTokens: uint32(T)})
-	consts := map[string]float64{"N_HEADS": float64(nh), "N_KV_HEADS": float64(nkv), "HEAD_DIM": float64(hd)}
-	if err := e.dispatch(shaders.RopeStore, consts, []*webgpu.Buffer{qb, cb, kb, vb, step}, uint32((qkvw/2+63)/64), uint32(T), 1); err != nil {
-		return err
-	}
-	gq, err := e.readF32(qb, T*qkvw)
-	if err != nil {
-		return err
-	}
-	gk, err := e.readF32(kb, ctxLen*kvdim)
-	if err != nil {
-		return err
-	}
-	gv, err := e.readF32(vb, ctxLen*kvdim)
-	if err != nil {
-		return err
-	}
-	rot := func(v []float32, t int) []float64 {
-		out := make([]float64, len(v))
-		for h := 0; h < len(v); h += hd {
-			for i := 0; i < hd/2; i++ {
-				c, s := float64(cs[(t*hd/2+i)*2]), float64(cs[(t*hd/2+i)*2+1])
-				v0, v1 := float64(v[h+2*i]), float64(v[h+2*i+1])
-				out[h+2*i] = v0*c - v1*s
-				out[h+2*i+1] = v0*s + v1*c
-			}
-		}
-		return out
-	}
-	for t := 0; t < T; t++ {
-		row := qkv[t*qkvw : (t+1)*qkvw]
-		if err := closeTo(gq[t*qkvw:t*qkvw+qdim], rot(row[:qdim], t), nil, 1e-5); err != nil {
-			return fmt.Errorf("q token %d: %v", t, err)
-		}
-		p := pos + t
-		if err := closeTo(gk[p*kvdim:(p+1)*kvdim], rot(row[qdim:qdim+kvdim], t), nil, 1e-5); err != nil {
-			return fmt.Errorf("k token %d: %v", t, err)
-		}
-		if err := exactly(gv[p*kvdim:(p+1)*kvdim], f64s(row[qdim+kvdim:])); err != nil {
-			return fmt.Errorf("v token %d: %v", t, err)
-		}
-	}
-	// untouched rows stay
-	return exactly(gk[:pos*kvdim], f64s(kc0[:pos*kvdim]))
-}
-
+// testAttention checks attn_partial (RoPE of q and of this pass's keys, the
+// KV-cache store, chunked attention) with attn_reduce against a float64
+// reference, and attn_reduce_q8 against attn_reduce + quantize_q8 bit for
+// bit. Cache rows before pos hold earlier (already rotated) keys; the pass's
+// T tokens arrive unrotated in qkv.
 func (e *env) testAttention(pos, T, chunk int) error {
 	nh, nkv, hd := 4, 2, 20
 	qdim, kvdim := nh*hd, nkv*hd
@@ -376,14 +320,20 @@ func (e *env) testAttention(pos, T, chunk int) error {
 	ctxLen := pos + T + 3
 	maxChunks := (ctxLen + chunk - 1) / chunk
 	qkv := e.randF32(T*qkvw, 1)
+	inv := make([]float64, hd/2)
+	for i := range inv {
+		inv[i] = 1 / math.Pow(10000, float64(2*i)/float64(hd))
+	}
+	cs := make([]float32, 2*T*hd/2)
+	shaders.RopeTable(cs, inv, pos, T)
 	kc, vc := e.randF32(ctxLen*kvdim, 1), e.randF32(ctxLen*kvdim, 1)
-	qb, kb, vb := e.f32("qkv", qkv), e.f32("k", kc), e.f32("v", vc)
+	qb, cb, kb, vb := e.f32("qkv", qkv), e.f32("cs", cs), e.f32("k", kc), e.f32("v", vc)
 	pb := e.zeros("part", T*nh*maxChunks*(hd+2))
 	ob := e.zeros("out", T*qdim)
 	step := e.uniform(shaders.Step{Pos: uint32(pos), NTokens: uint32(T)})
 	consts := map[string]float64{"N_HEADS": float64(nh), "N_KV_HEADS": float64(nkv), "HEAD_DIM": float64(hd), "CHUNK": float64(chunk), "MAX_CHUNKS": float64(maxChunks)}
 	nc := (pos + T + chunk - 1) / chunk
-	if err := e.dispatch(shaders.AttnPartial, consts, []*webgpu.Buffer{qb, kb, vb, pb, step}, uint32(nc), uint32(nh), uint32(T)); err != nil {
+	if err := e.dispatch(shaders.AttnPartial, consts, []*webgpu.Buffer{qb, cb, kb, vb, pb, step}, uint32(nc), uint32(nh), uint32(T)); err != nil {
 		return err
 	}
 	rc := map[string]float64{"N_HEADS": float64(nh), "HEAD_DIM": float64(hd), "CHUNK": float64(chunk), "MAX_CHUNKS": float64(maxChunks)}
@@ -393,6 +343,34 @@ func (e *env) testAttention(pos, T, chunk int) error {
 	got, err := e.readF32(ob, T*qdim)
 	if err != nil {
 		return err
+	}
+
+	// reference: rotate q and the new keys, store them, attend
+	// rot also returns the magnitude of each rotated element's terms
+	rot := func(v []float32, t int) (out, mag []float64) {
+		out, mag = make([]float64, len(v)), make([]float64, len(v))
+		for h := 0; h < len(v); h += hd {
+			for i := 0; i < hd/2; i++ {
+				c, s := float64(cs[(t*hd/2+i)*2]), float64(cs[(t*hd/2+i)*2+1])
+				v0, v1 := float64(v[h+2*i]), float64(v[h+2*i+1])
+				out[h+2*i] = v0*c - v1*s
+				out[h+2*i+1] = v0*s + v1*c
+				mag[h+2*i] = math.Abs(v0*c) + math.Abs(v1*s)
+				mag[h+2*i+1] = math.Abs(v0*s) + math.Abs(v1*c)
+			}
+		}
+		return out, mag
+	}
+	keys, vals := f64s(kc), f64s(vc)
+	keyMag := make([]float64, len(keys))
+	q := make([][]float64, T)
+	for t := 0; t < T; t++ {
+		row := qkv[t*qkvw : (t+1)*qkvw]
+		q[t], _ = rot(row[:qdim], t)
+		k, km := rot(row[qdim:qdim+kvdim], t)
+		copy(keys[(pos+t)*kvdim:], k)
+		copy(keyMag[(pos+t)*kvdim:], km)
+		copy(vals[(pos+t)*kvdim:], f64s(row[qdim+kvdim:]))
 	}
 	want, mag := make([]float64, T*qdim), make([]float64, T*qdim)
 	scale := 1 / math.Sqrt(float64(hd))
@@ -405,7 +383,7 @@ func (e *env) testAttention(pos, T, chunk int) error {
 			for j := range att {
 				var d float64
 				for i := 0; i < hd; i++ {
-					d += float64(qkv[t*qkvw+h*hd+i]) * float64(kc[j*kvdim+koff+i])
+					d += q[t][h*hd+i] * keys[j*kvdim+koff+i]
 				}
 				att[j] = d * scale
 				m = max(m, att[j])
@@ -418,15 +396,70 @@ func (e *env) testAttention(pos, T, chunk int) error {
 			for i := 0; i < hd; i++ {
 				var o, om float64
 				for j := range att {
-					o += att[j] / s * float64(vc[j*kvdim+koff+i])
-					om += att[j] / s * math.Abs(float64(vc[j*kvdim+koff+i]))
+					o += att[j] / s * vals[j*kvdim+koff+i]
+					om += att[j] / s * math.Abs(vals[j*kvdim+koff+i])
 				}
 				want[t*qdim+h*hd+i] = o
 				mag[t*qdim+h*hd+i] = om
 			}
 		}
 	}
-	return closeTo(got, want, mag, 1e-5)
+	if err := closeTo(got, want, mag, 1e-5); err != nil {
+		return fmt.Errorf("output: %v", err)
+	}
+
+	// the caches: rows pos..pos+T-1 written (rotated k, plain v), others kept
+	gk, err := e.readF32(kb, ctxLen*kvdim)
+	if err != nil {
+		return err
+	}
+	gv, err := e.readF32(vb, ctxLen*kvdim)
+	if err != nil {
+		return err
+	}
+	n0, n1 := pos*kvdim, (pos+T)*kvdim
+	if err := closeTo(gk[n0:n1], keys[n0:n1], keyMag[n0:n1], 1e-5); err != nil {
+		return fmt.Errorf("stored keys: %v", err)
+	}
+	if err := exactly(gv[n0:n1], vals[n0:n1]); err != nil {
+		return fmt.Errorf("stored values: %v", err)
+	}
+	if err := exactly(append(gk[:n0:n0], gk[n1:]...), append(f64s(kc[:n0]), f64s(kc[n1:])...)); err != nil {
+		return fmt.Errorf("keys outside the pass changed: %v", err)
+	}
+	if err := exactly(append(gv[:n0:n0], gv[n1:]...), append(f64s(vc[:n0]), f64s(vc[n1:])...)); err != nil {
+		return fmt.Errorf("values outside the pass changed: %v", err)
+	}
+
+	// attn_reduce_q8 = attn_reduce + quantize_q8, bit for bit
+	g := pad32(qdim) / 32
+	q1, s1 := e.zeros("xq", T*g*8), e.zeros("xs", T*g)
+	q2, s2 := e.zeros("xq2", T*g*8), e.zeros("xs2", T*g)
+	if err := e.dispatch(shaders.QuantizeQ8, map[string]float64{"COLS": float64(qdim)}, []*webgpu.Buffer{ob, q1, s1}, uint32((g+63)/64), uint32(T), 1); err != nil {
+		return err
+	}
+	if err := e.dispatch(shaders.AttnReduceQ8, rc, []*webgpu.Buffer{pb, q2, s2, step}, uint32(g), uint32(T), 1); err != nil {
+		return err
+	}
+	for _, c := range []struct {
+		a, b *webgpu.Buffer
+		n    int
+	}{{q1, q2, T * g * 8}, {s1, s2, T * g}} {
+		a, err := e.readU32(c.a, c.n)
+		if err != nil {
+			return err
+		}
+		b, err := e.readU32(c.b, c.n)
+		if err != nil {
+			return err
+		}
+		for i := range a {
+			if a[i] != b[i] {
+				return fmt.Errorf("attn_reduce_q8 word %d = %#x, attn_reduce + quantize_q8 give %#x", i, b[i], a[i])
+			}
+		}
+	}
+	return nil
 }
 
 func (e *env) testSample() error {
