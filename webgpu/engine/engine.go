@@ -40,8 +40,8 @@ type Options struct {
 	// device supports.
 	Int8Dot *shaders.Int8Dot
 	// Lookahead is how many greedy decode steps may be in flight at once,
-	// the caller's included (0: 8 on a GPU, 2 on a software adapter; 1: no
-	// running ahead).
+	// the caller's included (0: 16 on a GPU, 2 on a software adapter; 1: no
+	// running ahead). Their ids are read back in batches of Lookahead/2.
 	Lookahead int
 	// NormWG is the workgroup size of rmsnorm and argmax (a power of two;
 	// 0: dim/4 up to the device's limit of at most 1024, or 32 on a
@@ -54,9 +54,8 @@ type Options struct {
 
 // flight is a decode step submitted to the GPU whose id is not read yet.
 type flight struct {
-	pos, next int      // position of its first token; of the step after it
-	slot      int      // readback slot
-	mapped    js.Value // the mapAsync promise of the slot
+	pos, next int    // position of its first token; of the step after it
+	slot      idSlot // where its result is read back
 }
 
 // ErrTooLarge is returned (wrapped, with the numbers) when the model cannot
@@ -87,7 +86,6 @@ type Engine struct {
 
 	// named activation buffers
 	step, tok, cs, x, xlast, xb, aq, as, qkv, ao, hb, h13, part, logits, out, readback bufferRef
-	idRB                                                                               []bufferRef // readback slots of sampled ids
 	kc, vc                                                                             []bufferRef
 	mats                                                                               []*matrix
 
@@ -101,12 +99,15 @@ type Engine struct {
 	// Greedy decoding runs ahead of its caller: ahead holds the decode steps
 	// queued on the GPU's own choices (each step's embedding reads the id the
 	// previous step wrote), oldest first; lastID is the id last returned.
-	lookahead int
-	ahead     []flight
-	freeSlots []int
-	lastID    int
-	logitsBuf []float32
-	closed    bool
+	lookahead   int
+	ahead       []flight
+	idBatches   []*idBatch // readback of sampled ids (readback.go)
+	idPer       int        // slots per batch
+	openBatch   int        // batch handing out slots, -1 none
+	freeBatches []int
+	lastID      int
+	logitsBuf   []float32
+	closed      bool
 }
 
 // Load builds the engine on dev from manifest m, uploading every tensor from src.
@@ -124,7 +125,7 @@ func Load(ctx context.Context, dev *webgpu.Device, m *bundle.Manifest, src Shard
 		inf := strings.ToLower(a.Info.String())
 		e.cpu = a.Info.IsFallback || strings.Contains(inf, "swiftshader") || strings.Contains(inf, "llvmpipe") || strings.Contains(inf, "lavapipe")
 	}
-	e.attnChunk, e.lookahead = 128, 8
+	e.attnChunk, e.lookahead = 128, 16
 	if e.cpu {
 		e.attnChunk, e.lookahead = 32, 2
 	}
@@ -361,14 +362,9 @@ func Load(ctx context.Context, dev *webgpu.Device, m *bundle.Manifest, src Shard
 		if e.readback, err = e.bufferUsage("readback", max(perTok(c.VocabSize), 16), webgpu.BufferMapRead|webgpu.BufferCopyDst); err != nil {
 			return err
 		}
-		e.idRB = make([]bufferRef, e.lookahead+1)
-		for i := range e.idRB {
-			if e.idRB[i], err = e.bufferUsage(fmt.Sprintf("id readback %d", i), 16, webgpu.BufferMapRead|webgpu.BufferCopyDst); err != nil {
-				return err
-			}
-			e.freeSlots = append(e.freeSlots, i)
-		}
-		return nil
+		// ids come back in batches of half the lookahead (readback.go)
+		per := max(1, e.lookahead/2)
+		return e.newIDBatches((e.lookahead+per-1)/per+2, per)
 	})
 	if err != nil {
 		if errors.Is(err, webgpu.ErrOutOfMemory) {
@@ -445,18 +441,15 @@ func Load(ctx context.Context, dev *webgpu.Device, m *bundle.Manifest, src Shard
 	for _, name := range []string{"decode", "prefill", "chain"} {
 		e.lists[name] = e.jsList(body[name])
 		e.lists[name+"+logits"] = e.jsList(body[name], head[name], readLogits)
-		for k, rb := range e.idRB {
-			readOut := copyOp(e.out, rb, 16, 0, 0)
-			if name == "chain" && e.lookahead < 2 {
-				continue
-			}
-			e.lists[fmt.Sprintf("%s+argmax@%d", name, k)] = e.jsList(body[name], head[name], argmax, readOut)
-			if k == 0 {
-				e.opLists[name+"+argmax"] = concat(body[name], head[name], argmax, readOut)
-			}
-			if sampleErr == nil {
-				e.lists[fmt.Sprintf("%s+sample@%d", name, k)] = e.jsList(body[name], head[name], sample, readOut)
-			}
+		if name == "chain" && e.lookahead < 2 {
+			continue
+		}
+		// the id goes to the slot runList names (copy destination idSlotDst)
+		readOut := copyOp(e.out, idSlotDst, 16, 0, 0)
+		e.lists[name+"+argmax"] = e.jsList(body[name], head[name], argmax, readOut)
+		e.opLists[name+"+argmax"] = concat(body[name], head[name], argmax, readOut)
+		if sampleErr == nil {
+			e.lists[name+"+sample"] = e.jsList(body[name], head[name], sample, readOut)
 		}
 	}
 	if err := e.makeRunner(); err != nil {
@@ -598,7 +591,7 @@ func (e *Engine) check(tokens []int, pos int) error {
 // forward runs the tokens through the model in passes of at most batch
 // tokens; the last pass also runs the list named by tail ("logits",
 // "argmax", "sample" or "").
-func (e *Engine) forward(ctx context.Context, tokens []int, pos int, tail string, p llama.SampleParams, u float32) error {
+func (e *Engine) forward(ctx context.Context, tokens []int, pos int, tail string, p llama.SampleParams, u float32, slot idSlot) error {
 	if err := e.check(tokens, pos); err != nil {
 		return err
 	}
@@ -618,22 +611,27 @@ func (e *Engine) forward(ctx context.Context, tokens []int, pos int, tail string
 		if b+n == len(tokens) && tail != "" {
 			name += "+" + tail
 		}
-		if err := e.runList(name, n, pos+b, p, u); err != nil {
+		if err := e.runList(name, n, pos+b, p, u, slot); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// runList encodes and submits the named list for T tokens at pos.
-func (e *Engine) runList(name string, T, pos int, p llama.SampleParams, u float32) error {
+// runList encodes and submits the named list for T tokens at pos; a sampled
+// id is copied to slot (when the list ends with one).
+func (e *Engine) runList(name string, T, pos int, p llama.SampleParams, u float32, slot idSlot) error {
 	list, ok := e.lists[name]
 	if !ok {
 		return fmt.Errorf("engine: no pass %q", name)
 	}
 	topK := max(p.TopK, 0)
 	if err := jsbridge.Try(func() {
-		e.run.Invoke(list, T, pos, p.Temperature, topK, p.TopP, p.MinP, u)
+		rb, off := -1, 0
+		if slot.b >= 0 {
+			rb, off = int(e.idBatches[slot.b].buf), 16*slot.j
+		}
+		e.run.Invoke(list, T, pos, p.Temperature, topK, p.TopP, p.MinP, u, rb, off)
 	}); err != nil {
 		return fmt.Errorf("engine: encode pass: %w", err)
 	}
@@ -668,7 +666,7 @@ func (e *Engine) readFrom(ctx context.Context, buf bufferRef, dst []byte) error 
 // Eval implements llama.Engine: it returns the logits of the last token.
 func (e *Engine) Eval(ctx context.Context, tokens []int, pos int) ([]float32, error) {
 	e.drain()
-	if err := e.forward(ctx, tokens, pos, "logits", llama.SampleParams{}, 0); err != nil {
+	if err := e.forward(ctx, tokens, pos, "logits", llama.SampleParams{}, 0, noSlot); err != nil {
 		return nil, err
 	}
 	if err := e.read(ctx, jsbridge.AsBytes(e.logitsBuf)); err != nil {
@@ -695,7 +693,7 @@ func (e *Engine) Eval(ctx context.Context, tokens []int, pos int) ([]float32, er
 // superseded: its keys and values at pos+1 are rewritten by the next pass.
 func (e *Engine) EvalSample(ctx context.Context, tokens []int, pos int, p llama.SampleParams, u float32) (int, error) {
 	if !p.Greedy() {
-		if _, ok := e.lists["decode+sample@0"]; !ok {
+		if _, ok := e.lists["decode+sample"]; !ok {
 			logits, err := e.Eval(ctx, tokens, pos)
 			if err != nil {
 				return 0, err
@@ -717,11 +715,13 @@ func (e *Engine) EvalSample(ctx context.Context, tokens []int, pos int, p llama.
 			tail = "argmax"
 		}
 		f = flight{pos: pos, next: pos + len(tokens), slot: e.takeSlot()}
-		if err := e.forward(ctx, tokens, pos, fmt.Sprintf("%s@%d", tail, f.slot), p, u); err != nil {
-			e.freeSlots = append(e.freeSlots, f.slot)
+		err := e.forward(ctx, tokens, pos, tail, p, u, f.slot)
+		// this id is wanted now: its batch is mapped without waiting for
+		// the steps queued next
+		e.submitted(f.slot, err == nil, true)
+		if err != nil {
 			return 0, err
 		}
-		f.mapped = e.startMap(f.slot)
 	}
 	// Queue ahead only from single-token steps: a prefill's id should not
 	// wait behind speculative decode steps (a readback may complete only
@@ -731,13 +731,13 @@ func (e *Engine) EvalSample(ctx context.Context, tokens []int, pos int, p llama.
 		if n := len(e.ahead); n > 0 {
 			next = e.ahead[n-1].next
 		}
-		for len(e.ahead) < e.lookahead-1 && next < e.cfg.ContextLength && len(e.freeSlots) > 0 {
+		for len(e.ahead) < e.lookahead-1 && next < e.cfg.ContextLength && e.canTakeSlot() {
 			g := flight{pos: next, next: next + 1, slot: e.takeSlot()}
-			if err := e.runList(fmt.Sprintf("chain+argmax@%d", g.slot), 1, next, p, 0); err != nil {
-				e.freeSlots = append(e.freeSlots, g.slot)
+			err := e.runList("chain+argmax", 1, next, p, 0, g.slot)
+			e.submitted(g.slot, err == nil, false)
+			if err != nil {
 				break
 			}
-			g.mapped = e.startMap(g.slot)
 			e.ahead = append(e.ahead, g)
 			next++
 		}
@@ -749,7 +749,7 @@ func (e *Engine) EvalSample(ctx context.Context, tokens []int, pos int, p llama.
 	}
 	e.lastID = int(id)
 	if id == shaders.SampleOverflow && !p.Greedy() {
-		if err := e.forward(ctx, tokens[len(tokens)-1:], pos+len(tokens)-1, "logits", p, u); err != nil {
+		if err := e.forward(ctx, tokens[len(tokens)-1:], pos+len(tokens)-1, "logits", p, u, noSlot); err != nil {
 			return 0, err
 		}
 		if err := e.read(ctx, jsbridge.AsBytes(e.logitsBuf)); err != nil {
@@ -764,52 +764,6 @@ func (e *Engine) EvalSample(ctx context.Context, tokens []int, pos int, p llama.
 	return int(id), nil
 }
 
-func (e *Engine) takeSlot() int {
-	k := e.freeSlots[len(e.freeSlots)-1]
-	e.freeSlots = e.freeSlots[:len(e.freeSlots)-1]
-	return k
-}
-
-// startMap starts mapping readback slot k (after the submit that fills it).
-func (e *Engine) startMap(k int) js.Value {
-	p, err := jsbridge.Call(e.bufs[e.idRB[k]].JS(), "mapAsync", 1, 0, 16)
-	if err != nil {
-		p = js.Global().Get("Promise").Call("reject", err.Error())
-	}
-	// A flight dropped by Close never awaits its map: mark the rejection
-	// handled so that the runtime does not report (Deno: exit on) it.
-	p.Call("catch", ignoreRejection)
-	return p
-}
-
-var ignoreRejection = js.FuncOf(func(js.Value, []js.Value) any { return nil })
-
-// finishMap waits for flight f's id and frees its slot. The wait ignores
-// ctx: a slot must not be reused while its map is pending.
-func (e *Engine) finishMap(ctx context.Context, f flight) (uint32, error) {
-	defer func() { e.freeSlots = append(e.freeSlots, f.slot) }()
-	rb := e.bufs[e.idRB[f.slot]]
-	if _, err := jsbridge.Await(context.WithoutCancel(ctx), f.mapped); err != nil {
-		if lerr := e.dev.Err(); lerr != nil {
-			return 0, lerr
-		}
-		return 0, fmt.Errorf("engine: read the sampled id: %w", err)
-	}
-	var id [4]uint32
-	r, err := rb.GetMappedRange(0, 16)
-	if err == nil {
-		_, err = jsbridge.CopyToGo(jsbridge.AsBytes(id[:]), r)
-	}
-	rb.Unmap()
-	if err != nil {
-		return 0, err
-	}
-	if errs := e.dev.TakeUncapturedErrors(); len(errs) > 0 {
-		return 0, fmt.Errorf("engine: GPU error: %w", errors.Join(errs...))
-	}
-	return id[0], ctx.Err()
-}
-
 // drain forgets the steps queued ahead, waiting for their readbacks so that
 // their slots can be reused. Their keys and values are rewritten by whatever
 // the caller evaluates next at those positions.
@@ -818,6 +772,9 @@ func (e *Engine) drain() {
 		e.finishMap(context.Background(), f)
 	}
 	e.ahead = e.ahead[:0]
+	if e.openBatch >= 0 {
+		e.closeBatch(e.openBatch) // empty of flights: recycled
+	}
 }
 
 // Close implements llama.Engine: it frees every GPU buffer (the device stays).

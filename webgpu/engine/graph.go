@@ -34,6 +34,13 @@ func cnst(n int) dim { return dim{dimConst, int32(n)} }
 
 var perToken = dim{dimT, 0}
 
+// idSlotDst as a copy's destination is the id readback slot named by the
+// runner call (runList's slot).
+const idSlotDst bufferRef = -2
+
+// noSlot is the slot of a pass that reads back no id.
+var noSlot = idSlot{b: -1}
+
 func copyOp(src, dst bufferRef, size, strideT, dstOff int64) []int32 {
 	return []int32{-1, int32(src), int32(dst), int32(size), int32(strideT), int32(dstOff), 0, 0}
 }
@@ -439,7 +446,7 @@ func (e *Engine) Profile(ctx context.Context, pos, reps int) ([]OpProfile, error
 		return nil, err
 	}
 	// The Step uniform must describe this pass.
-	if err := e.runList("decode", 1, pos, llama.SampleParams{}, 0); err != nil {
+	if err := e.runList("decode", 1, pos, llama.SampleParams{}, 0, noSlot); err != nil {
 		return nil, err
 	}
 	p, err := jsbridge.Invoke(prof, e.jsList(list), 1, pos, reps)

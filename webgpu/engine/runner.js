@@ -13,7 +13,8 @@ globalThis.emberPassRunner = function (device, bufs, pipes, groups, stepBuf, tok
   const stats = { passes: 0, dispatches: 0, encodeMS: 0, submitMS: 0 };
   run.stats = stats;
   return run;
-  function run(ops, T, pos, temp, topK, topP, minP, rnd) {
+  // rbBuf, rbOff: where a copy to buffer -2 goes (the step's id readback slot)
+  function run(ops, T, pos, temp, topK, topP, minP, rnd, rbBuf, rbOff) {
     const t0 = performance.now();
     stepU32[0] = pos; stepU32[1] = T; stepF32[2] = temp; stepU32[3] = topK;
     stepF32[4] = topP; stepF32[5] = minP; stepF32[6] = rnd;
@@ -27,7 +28,8 @@ globalThis.emberPassRunner = function (device, bufs, pipes, groups, stepBuf, tok
       const p = ops[i];
       if (p < 0) {
         if (pass) { pass.end(); pass = null; }
-        enc.copyBufferToBuffer(bufs[ops[i + 1]], (T - 1) * ops[i + 4], bufs[ops[i + 2]], ops[i + 5], ops[i + 3]);
+        const slot = ops[i + 2] === -2;
+        enc.copyBufferToBuffer(bufs[ops[i + 1]], (T - 1) * ops[i + 4], bufs[slot ? rbBuf : ops[i + 2]], slot ? rbOff : ops[i + 5], ops[i + 3]);
         continue;
       }
       if (!pass) { pass = enc.beginComputePass(); last = -1; }

@@ -1,0 +1,155 @@
+//go:build js && wasm
+
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall/js"
+
+	"github.com/ember-llm/ember/jsbridge"
+	"github.com/ember-llm/ember/webgpu"
+)
+
+// Sampled ids come back in batches. Each decode step copies its 16-byte
+// result (id first) into a slot of an id batch buffer; a batch is mapped once
+// all its slots are submitted (or when a caller needs an id early), and all
+// its ids are then read with one mapAsync. Under Deno every mapAsync costs
+// the pipeline about a millisecond of GPU idle time (host recording no longer
+// overlaps the GPU's work while a map is pending), so one map per step held
+// decode near 1/(GPU time + host time); one map per 8 steps hides the host
+// time again (docs/PERFORMANCE.md, "Engine and H200").
+
+// idSlot names slot j of id batch b.
+type idSlot struct{ b, j int }
+
+// idBatch is one MAP_READ buffer holding the results of up to per steps.
+type idBatch struct {
+	buf    bufferRef
+	used   int      // slots handed out
+	closed bool     // no more slots: mapped (or about to be)
+	mapped js.Value // the mapAsync promise once closed
+	read   bool     // ids holds the buffer's contents
+	ids    []uint32 // 4 words per slot
+	refs   int      // flights that have not taken their id yet
+}
+
+// newIDBatches allocates n batches of per slots.
+func (e *Engine) newIDBatches(n, per int) error {
+	e.idPer = per
+	e.openBatch = -1
+	for i := 0; i < n; i++ {
+		r, err := e.bufferUsage(fmt.Sprintf("id readback %d", i), int64(16*per), webgpu.BufferMapRead|webgpu.BufferCopyDst)
+		if err != nil {
+			return err
+		}
+		e.idBatches = append(e.idBatches, &idBatch{buf: r, ids: make([]uint32, 4*per)})
+		e.freeBatches = append(e.freeBatches, i)
+	}
+	return nil
+}
+
+// canTakeSlot reports whether a step can get a readback slot now.
+func (e *Engine) canTakeSlot() bool { return e.openBatch >= 0 || len(e.freeBatches) > 0 }
+
+// takeSlot hands out the next slot of the open batch, opening a free one
+// when needed (callers check canTakeSlot; a drained engine always can).
+func (e *Engine) takeSlot() idSlot {
+	if e.openBatch < 0 {
+		n := len(e.freeBatches) - 1
+		e.openBatch, e.freeBatches = e.freeBatches[n], e.freeBatches[:n]
+	}
+	b := e.idBatches[e.openBatch]
+	s := idSlot{b: e.openBatch, j: b.used}
+	b.used++
+	b.refs++
+	return s
+}
+
+// submitted is called after the step owning slot s is submitted (or failed
+// to be: ok false). A full batch is mapped; alone closes it regardless, so
+// that a step whose id is wanted at once (a prefill) does not wait for the
+// steps queued after it.
+func (e *Engine) submitted(s idSlot, ok, alone bool) {
+	b := e.idBatches[s.b]
+	if !ok {
+		b.refs--
+	}
+	if alone || b.used == e.idPer {
+		e.closeBatch(s.b)
+	}
+}
+
+// closeBatch maps batch i (all its used slots are submitted).
+func (e *Engine) closeBatch(i int) {
+	b := e.idBatches[i]
+	if b.closed {
+		return
+	}
+	b.closed = true
+	if e.openBatch == i {
+		e.openBatch = -1
+	}
+	if b.refs == 0 {
+		e.recycle(i)
+		return
+	}
+	p, err := jsbridge.Call(e.bufs[b.buf].JS(), "mapAsync", 1, 0, 16*b.used)
+	if err != nil {
+		p = js.Global().Get("Promise").Call("reject", err.Error())
+	}
+	// A batch dropped by Close is never awaited: mark the rejection handled
+	// so that the runtime does not report (Deno: exit on) it.
+	p.Call("catch", ignoreRejection)
+	b.mapped = p
+}
+
+func (e *Engine) recycle(i int) {
+	b := e.idBatches[i]
+	b.used, b.closed, b.read, b.refs, b.mapped = 0, false, false, 0, js.Undefined()
+	e.freeBatches = append(e.freeBatches, i)
+}
+
+var ignoreRejection = js.FuncOf(func(js.Value, []js.Value) any { return nil })
+
+// finishMap returns flight f's result (id first), waiting for its batch's
+// map. The wait ignores ctx: a buffer must not be reused while its map is
+// pending.
+func (e *Engine) finishMap(ctx context.Context, f flight) (uint32, error) {
+	b := e.idBatches[f.slot.b]
+	defer func() {
+		b.refs--
+		if b.refs == 0 && b.closed {
+			e.recycle(f.slot.b)
+		}
+	}()
+	if !b.read {
+		e.closeBatch(f.slot.b)
+		if err := e.readBatch(ctx, b); err != nil {
+			return 0, err
+		}
+	}
+	if errs := e.dev.TakeUncapturedErrors(); len(errs) > 0 {
+		return 0, fmt.Errorf("engine: GPU error: %w", errors.Join(errs...))
+	}
+	return b.ids[4*f.slot.j], ctx.Err()
+}
+
+func (e *Engine) readBatch(ctx context.Context, b *idBatch) error {
+	rb := e.bufs[b.buf]
+	if _, err := jsbridge.Await(context.WithoutCancel(ctx), b.mapped); err != nil {
+		if lerr := e.dev.Err(); lerr != nil {
+			return lerr
+		}
+		return fmt.Errorf("engine: read the sampled ids: %w", err)
+	}
+	n := uint64(16 * b.used)
+	r, err := rb.GetMappedRange(0, n)
+	if err == nil {
+		_, err = jsbridge.CopyToGo(jsbridge.AsBytes(b.ids[:4*b.used]), r)
+	}
+	rb.Unmap()
+	b.read = err == nil
+	return err
+}
