@@ -44,9 +44,10 @@ type LoadOptions struct {
 	Files      bool
 	MaxContext int
 	MaxBatch   int
-	Lookahead  int // engine.Options.Lookahead
-	AttnChunk  int // engine.Options.AttnChunk
-	NormWG     int // engine.Options.NormWG
+	Lookahead  int   // engine.Options.Lookahead
+	AttnChunk  int   // engine.Options.AttnChunk
+	NormWG     int   // engine.Options.NormWG
+	MaxBinding int64 // engine.Options.MaxBinding (bytes; 0: the device's limit)
 	Progress   func(done, total int64, shard int)
 }
 
@@ -70,6 +71,7 @@ type Info struct {
 	LoadMS        float64
 	GPUBytes      int64
 	MaxBatch      int
+	Splits        []engine.Split // weight matrices stored in several chunks (WebGPU)
 }
 
 // Runtime holds the loaded model; its methods back the JS API and the CLI.
@@ -157,12 +159,13 @@ func (r *Runtime) Load(ctx context.Context, o LoadOptions) (Info, error) {
 			maxCtx = defaultContext(&m.Config)
 		}
 		ge, err := engine.Load(ctx, dev, m, src, engine.Options{MaxContext: maxCtx, MaxBatch: o.MaxBatch,
-			Lookahead: o.Lookahead, AttnChunk: o.AttnChunk, NormWG: o.NormWG, Progress: o.Progress})
+			Lookahead: o.Lookahead, AttnChunk: o.AttnChunk, NormWG: o.NormWG, MaxBinding: o.MaxBinding, Progress: o.Progress})
 		if err == nil {
 			eng = ge
 			info.Backend = BackendWebGPU
 			info.GPUBytes = ge.GPUBytes()
 			info.MaxBatch = ge.MaxBatch()
+			info.Splits = ge.Splits()
 		} else {
 			dev.Destroy()
 			dev = nil

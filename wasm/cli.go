@@ -46,6 +46,8 @@ type cliInfo struct {
 	LoadMS        float64 `json:"load_ms"`
 	GPUBytes      int64   `json:"gpu_bytes"`
 	MaxBatch      int     `json:"max_batch"`
+	// Splits lists the weight matrices stored in several chunks.
+	Splits []engine.Split `json:"splits,omitempty"`
 }
 
 func emit(kind byte, v any) {
@@ -62,6 +64,7 @@ func runCLI(args []string) int {
 	lookahead := fs.Int("lookahead", 0, "greedy decode steps queued ahead (0: default)")
 	attnChunk := fs.Int("attnchunk", 0, "attention sequence chunk (0: default)")
 	normWG := fs.Int("normwg", 0, "rmsnorm/argmax workgroup size (0: default)")
+	maxBinding := fs.Int64("max-binding", 0, "WebGPU: split weight matrices into chunks of at most this many bytes (0: the device's binding limit)")
 	prompt := fs.String("prompt", "", "prompt text")
 	ids := fs.String("ids", "", "prompt token ids as a JSON array (instead of -prompt)")
 	chat := fs.String("messages", "", "chat messages as a JSON array of {role, content}")
@@ -83,13 +86,14 @@ func runCLI(args []string) int {
 	ctx := context.Background()
 	rt := &Runtime{}
 	info, err := rt.Load(ctx, LoadOptions{BaseURL: *model, Backend: *backend, MaxContext: *maxCtx, MaxBatch: *maxBatch,
-		Lookahead: *lookahead, AttnChunk: *attnChunk, NormWG: *normWG})
+		Lookahead: *lookahead, AttnChunk: *attnChunk, NormWG: *normWG, MaxBinding: *maxBinding})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		return 1
 	}
 	emit('I', cliInfo{Backend: info.Backend, Adapter: info.Adapter, Reason: info.Reason, Model: info.Model,
-		ContextLength: info.ContextLength, LoadMS: info.LoadMS, GPUBytes: info.GPUBytes, MaxBatch: info.MaxBatch})
+		ContextLength: info.ContextLength, LoadMS: info.LoadMS, GPUBytes: info.GPUBytes, MaxBatch: info.MaxBatch,
+		Splits: info.Splits})
 	if *bench {
 		rt.mu.Lock()
 		eng := rt.eng

@@ -106,6 +106,7 @@ func loadOptions(o js.Value) (LoadOptions, error) {
 		Files:      o.Get("files").Truthy(),
 		MaxContext: int(num(o.Get("maxContext"), 0)),
 		MaxBatch:   int(num(o.Get("maxBatch"), 0)),
+		MaxBinding: int64(num(o.Get("maxBinding"), 0)),
 	}
 	key, err := parsePublicKey(str(o.Get("publicKey")))
 	if err != nil {
@@ -174,7 +175,7 @@ func infoJS(i Info) js.Value {
 	return toJS(map[string]any{
 		"backend": i.Backend, "adapter": i.Adapter, "reason": i.Reason, "model": i.Model,
 		"config": i.Config, "context_length": i.ContextLength, "synthetic": i.Synthetic,
-		"load_ms": i.LoadMS, "gpu_bytes": i.GPUBytes, "max_batch": i.MaxBatch,
+		"load_ms": i.LoadMS, "gpu_bytes": i.GPUBytes, "max_batch": i.MaxBatch, "splits": i.Splits,
 	})
 }
 

@@ -4,6 +4,7 @@
 //
 //	go run ./scripts/generate -model DIR -prompt TEXT -n N -temp T [-seed S] [-format text|ids]
 //	    [-topp P] [-topk K] [-backend cpu|webgpu|wasm-cpu] [-runtime chromium|deno]
+//	    [-max-binding BYTES]
 //
 // stdout holds only the generated text (then a newline, as llama2.c prints)
 // or, with -format ids, the generated ids separated by spaces; prefill and
@@ -46,6 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	topk := fs.Int("topk", 0, "top-k sampling; 0: off")
 	backend := fs.String("backend", "cpu", "cpu, webgpu or wasm-cpu")
 	rt := fs.String("runtime", "chromium", "for webgpu/wasm-cpu: chromium or deno")
+	fs.Int64("max-binding", 0, "for webgpu: split weight matrices into GPU buffers of at most this many bytes (0: the device's limit)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -35,6 +35,7 @@ type wasmArgs struct {
 	n, topk               int
 	temp, topp            float64
 	seed                  uint64
+	maxBinding            int64 // webgpu: engine.Options.MaxBinding
 }
 
 func parseWasmArgs(args []string, stderr io.Writer) (wasmArgs, error) {
@@ -49,6 +50,7 @@ func parseWasmArgs(args []string, stderr io.Writer) (wasmArgs, error) {
 	fs.StringVar(&a.format, "format", "text", "")
 	fs.Float64Var(&a.topp, "topp", 0.9, "")
 	fs.IntVar(&a.topk, "topk", 0, "")
+	fs.Int64Var(&a.maxBinding, "max-binding", 0, "")
 	fs.String("backend", "", "")
 	fs.String("runtime", "", "")
 	if err := fs.Parse(args); err != nil {
@@ -77,6 +79,10 @@ type wasmInfo struct {
 	Adapter string  `json:"adapter"`
 	Reason  string  `json:"reason"`
 	LoadMS  float64 `json:"load_ms"`
+	Splits  []struct {
+		Matrix string `json:"matrix"`
+		Chunks int    `json:"chunks"`
+	} `json:"splits"`
 }
 
 type wasmResult struct {
@@ -140,6 +146,9 @@ func runWasmTo(backend, runtime string, args []string, stdout, stderr io.Writer)
 	o.Args = []string{"-model", modelURL, "-backend", eb, "-prompt", a.prompt, "-n", strconv.Itoa(a.n),
 		"-temp", fmt.Sprint(a.temp), "-topp", fmt.Sprint(a.topp), "-topk", strconv.Itoa(a.topk),
 		"-seed", strconv.FormatUint(a.seed, 10)}
+	if backend == "webgpu" && a.maxBinding > 0 {
+		o.Args = append(o.Args, "-max-binding", strconv.FormatInt(a.maxBinding, 10))
+	}
 	o.Timeout = 30 * time.Minute
 	o.Stderr = stderr
 	var info wasmInfo
@@ -196,6 +205,13 @@ func runWasmTo(backend, runtime string, args []string, stdout, stderr io.Writer)
 		detail = info.Reason
 	}
 	fmt.Fprintf(stderr, "backend: %s in %s (%s)\n", info.Backend, runtime, detail)
+	if len(info.Splits) > 0 {
+		parts := make([]string, len(info.Splits))
+		for i, sp := range info.Splits {
+			parts[i] = fmt.Sprintf("%s: %d chunks", sp.Matrix, sp.Chunks)
+		}
+		fmt.Fprintf(stderr, "split: %s\n", strings.Join(parts, "; "))
+	}
 	fmt.Fprintf(stderr, "load: %.0f ms; prefill: %d tokens, %.1f tok/s; decode: %d tokens, %.1f tok/s; finish: %s\n",
 		info.LoadMS, res.PromptTokens, res.PrefillTokS, max(res.Completion-1, 0), res.DecodeTokS, res.FinishReason)
 	return 0

@@ -9,7 +9,13 @@
 // Go memory. Tensors are placed by the manifest's offsets; q/k/v and the
 // gate/up projections are stacked into one matrix each (one dispatch), and a
 // matrix larger than maxStorageBufferBindingSize is split along rows into
-// several buffers. Pipelines and bind groups are built once at load.
+// several buffers (chunks), one dispatch each. Every matrix can be split: the
+// gate/up matrix is laid out chunk by chunk (gate rows then up rows of the
+// same hidden units) so that each chunk computes its own SwiGLU outputs, and
+// the embedding gather runs once per chunk of the table, each dispatch
+// writing the tokens in its rows (the ids are on the GPU). Only a single row
+// larger than the limit is refused. Pipelines and bind groups are built once
+// at load.
 //
 // A forward pass is a fixed list of dispatches (the kernels of package
 // shaders) encoded by a small JavaScript function in one call from Go, so a

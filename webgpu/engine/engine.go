@@ -50,6 +50,13 @@ type Options struct {
 	// AttnChunk is the attention's sequence chunk (a power of two ≥
 	// head_dim/4; 0: 128, or 32 on a software adapter).
 	AttnChunk int
+	// MaxBinding, when > 0, caps the storage binding size (bytes) that
+	// weight matrices are planned with, below the device's limit: they are
+	// split into chunks of at most this many bytes of weights (and of
+	// scales). Tests use it to force splits on small models; the activations
+	// and the KV cache keep planning with the device's limit, so that the
+	// context and prefill batch stay what they would be.
+	MaxBinding int64
 }
 
 // flight is a decode step submitted to the GPU whose id is not read yet.
@@ -164,28 +171,29 @@ func Load(ctx context.Context, dev *webgpu.Device, m *bundle.Manifest, src Shard
 	if maxBind <= 0 {
 		return nil, errors.New("engine: the device reports no storage buffer limit")
 	}
+	matBind := maxBind
+	if opt.MaxBinding > 0 && opt.MaxBinding < matBind {
+		matBind = opt.MaxBinding &^ 3
+	}
 
 	// Weights.
 	var uploads []upload
-	addMat := func(label string, names ...string) (*matrix, error) {
-		mat, err := newMatrix(m, label, names...)
+	// addMat splits a new matrix into chunks that fit a binding.
+	addMat := func(mat *matrix, err error) (*matrix, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := mat.split(maxBind); err != nil {
+		if err := mat.split(matBind); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrTooLarge, err)
 		}
 		e.mats = append(e.mats, mat)
 		return mat, nil
 	}
-	emb, err := addMat("tok_embeddings", bundle.TokEmbeddings)
+	emb, err := addMat(newMatrix(m, "tok_embeddings", bundle.TokEmbeddings))
 	if err != nil {
 		return nil, err
 	}
 	e.q8 = emb.q8
-	if len(emb.chunkSpans()) > 1 {
-		return nil, fmt.Errorf("%w: the embedding table (%d bytes) exceeds the device's storage binding limit of %d bytes", ErrTooLarge, int64(emb.rows)*emb.rowBytes, maxBind)
-	}
 	type layerMats struct {
 		qkv, wo, w13, w2        *matrix
 		attnNorm, ffnNorm       *bundle.Tensor
@@ -195,19 +203,16 @@ func Load(ctx context.Context, dev *webgpu.Device, m *bundle.Manifest, src Shard
 	for l := range layers {
 		L := &layers[l]
 		n := func(s string) string { return bundle.LayerTensor(l, s) }
-		if L.qkv, err = addMat(fmt.Sprintf("layer %d wqkv", l), n(bundle.WQ), n(bundle.WK), n(bundle.WV)); err != nil {
+		if L.qkv, err = addMat(newMatrix(m, fmt.Sprintf("layer %d wqkv", l), n(bundle.WQ), n(bundle.WK), n(bundle.WV))); err != nil {
 			return nil, err
 		}
-		if L.wo, err = addMat(fmt.Sprintf("layer %d wo", l), n(bundle.WO)); err != nil {
+		if L.wo, err = addMat(newMatrix(m, fmt.Sprintf("layer %d wo", l), n(bundle.WO))); err != nil {
 			return nil, err
 		}
-		if L.w13, err = addMat(fmt.Sprintf("layer %d w13", l), n(bundle.W1), n(bundle.W3)); err != nil {
+		if L.w13, err = addMat(newPairedMatrix(m, fmt.Sprintf("layer %d w13", l), n(bundle.W1), n(bundle.W3))); err != nil {
 			return nil, err
 		}
-		if len(L.w13.chunkSpans()) > 1 {
-			return nil, fmt.Errorf("%w: layer %d's gate and up projections (%d bytes) exceed the device's storage binding limit of %d bytes", ErrTooLarge, l, int64(L.w13.rows)*L.w13.rowBytes, maxBind)
-		}
-		if L.w2, err = addMat(fmt.Sprintf("layer %d w2", l), n(bundle.W2)); err != nil {
+		if L.w2, err = addMat(newMatrix(m, fmt.Sprintf("layer %d w2", l), n(bundle.W2))); err != nil {
 			return nil, err
 		}
 		for _, mat := range []*matrix{L.qkv, L.wo, L.w13, L.w2} {
@@ -228,7 +233,7 @@ func Load(ctx context.Context, dev *webgpu.Device, m *bundle.Manifest, src Shard
 	}
 	out := emb
 	if !c.TiedEmbeddings {
-		if out, err = addMat("output", bundle.Output); err != nil {
+		if out, err = addMat(newMatrix(m, "output", bundle.Output)); err != nil {
 			return nil, err
 		}
 	}
@@ -565,6 +570,24 @@ func (e *Engine) GPUBytes() int64 { return e.gpuSize }
 
 // Int8Dot is the idot4 implementation in use.
 func (e *Engine) Int8Dot() shaders.Int8Dot { return e.dot }
+
+// Split is a weight matrix stored in several chunks.
+type Split struct {
+	Matrix string `json:"matrix"` // e.g. "tok_embeddings", "layer 0 w13"
+	Chunks int    `json:"chunks"`
+}
+
+// Splits lists the weight matrices split into more than one chunk to fit
+// the storage binding limit (or Options.MaxBinding), in load order.
+func (e *Engine) Splits() []Split {
+	var out []Split
+	for _, mat := range e.mats {
+		if n := len(mat.chunks); n > 1 {
+			out = append(out, Split{Matrix: mat.name, Chunks: n})
+		}
+	}
+	return out
+}
 
 // Quantized reports whether the model's matrices are int8.
 func (e *Engine) Quantized() bool { return e.q8 }

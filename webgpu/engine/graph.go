@@ -100,14 +100,19 @@ func (g *graph) matvecWG(steps int) float64 {
 func (g *graph) wg() float64 { return float64(g.e.normWG) }
 
 // matmul appends y = W·in for every chunk of mat. mode: 0 store, 1 add, 2
-// SwiGLU (decode only: gate rows then up rows, rows = mat.rows/2). in is
-// (xq, xs) for int8 weights or an f32 activation buffer with row stride
-// xStride. z is the token dimension (perToken, or cnst(1) for the head).
+// SwiGLU (decode only, a paired matrix: each chunk's gate rows then up rows
+// give rows/2 outputs at row0/2). Chunk c's outputs go to y at offset
+// c.row0 (c.row0/2 for SwiGLU) in rows of yStride. in is (xq, xs) for int8
+// weights or an f32 activation buffer with row stride xStride. z is the token
+// dimension (perToken, or cnst(1) for the head).
 func (g *graph) matmul(mat *matrix, mode int, prefill bool, z dim, in []bufferRef, xStride int, y bufferRef, yStride int) error {
+	if mode == 2 && !mat.paired {
+		return fmt.Errorf("engine: %s is not a gate/up pair: no SwiGLU", mat.name)
+	}
 	for _, ch := range mat.chunks {
-		rows := ch.rows
+		rows, y0 := ch.rows, ch.row0
 		if mode == 2 {
-			rows = mat.rows / 2
+			rows, y0 = ch.rows/2, ch.row0/2
 		}
 		switch {
 		case mat.q8 && prefill:
@@ -116,7 +121,7 @@ func (g *graph) matmul(mat *matrix, mode int, prefill bool, z dim, in []bufferRe
 			}
 			err := g.add(shaders.MatmulQ8, map[string]float64{
 				"COLS": float64(mat.cols), "ROWS": float64(rows), "BLOCK32": b2f(mat.block), "MODE": float64(mode),
-				"Y_STRIDE": float64(yStride), "Y_OFFSET": float64(ch.row0),
+				"Y_STRIDE": float64(yStride), "Y_OFFSET": float64(y0),
 			}, cnst((rows+63)/64), dim{dimCeilT, 64}, cnst(1), ch.w, ch.s, in[0], in[1], y, g.e.step)
 			if err != nil {
 				return err
@@ -130,7 +135,7 @@ func (g *graph) matmul(mat *matrix, mode int, prefill bool, z dim, in []bufferRe
 			bx, by := shaders.MatvecWorkgroups(rows, rpw)
 			err := g.add(shaders.MatvecQ8, map[string]float64{
 				"COLS": float64(mat.cols), "ROWS": float64(rows), "BLOCK32": b2f(mat.block), "MODE": float64(mode),
-				"RPW": float64(rpw), "WG": float64(wg), "Y_STRIDE": float64(yStride), "Y_OFFSET": float64(ch.row0),
+				"RPW": float64(rpw), "WG": float64(wg), "Y_STRIDE": float64(yStride), "Y_OFFSET": float64(y0),
 			}, cnst(int(bx)), cnst(int(by)), z, ch.w, ch.s, in[0], in[1], y)
 			if err != nil {
 				return err
@@ -139,7 +144,7 @@ func (g *graph) matmul(mat *matrix, mode int, prefill bool, z dim, in []bufferRe
 			bx, by := shaders.MatvecWorkgroups(rows, 4)
 			err := g.add(shaders.MatvecF32, map[string]float64{
 				"COLS": float64(mat.cols), "ROWS": float64(rows), "MODE": float64(mode), "RPW": 4,
-				"WG": g.matvecWG(mat.cols / 4), "X_STRIDE": float64(xStride), "Y_STRIDE": float64(yStride), "Y_OFFSET": float64(ch.row0),
+				"WG": g.matvecWG(mat.cols / 4), "X_STRIDE": float64(xStride), "Y_STRIDE": float64(yStride), "Y_OFFSET": float64(y0),
 			}, cnst(int(bx)), cnst(int(by)), z, ch.w, in[0], y)
 			if err != nil {
 				return err
@@ -150,20 +155,26 @@ func (g *graph) matmul(mat *matrix, mode int, prefill bool, z dim, in []bufferRe
 }
 
 // embed appends the embedding of the token ids in buffer tok (the input
-// ids, or the id buffer the previous step's sampler wrote).
+// ids, or the id buffer the previous step's sampler wrote). The ids live on
+// the GPU, so every chunk of the table gets a dispatch that writes the
+// tokens falling in its rows.
 func (g *graph) embed(emb *matrix, tok bufferRef) ([]int32, error) {
 	e := g.e
 	c := &e.cfg
-	ch := emb.chunks[0]
-	var err error
-	if emb.q8 {
-		err = g.add(shaders.EmbedQ8, map[string]float64{"DIM": float64(c.Dim), "BLOCK32": b2f(emb.block)},
-			cnst((c.Dim+63)/64), perToken, cnst(1), tok, ch.w, ch.s, e.x)
-	} else {
-		err = g.add(shaders.EmbedF32, map[string]float64{"DIM": float64(c.Dim)},
-			cnst((c.Dim+63)/64), perToken, cnst(1), tok, ch.w, e.x)
+	for _, ch := range emb.chunks {
+		consts := map[string]float64{"DIM": float64(c.Dim), "ROW0": float64(ch.row0), "ROWS": float64(ch.rows)}
+		var err error
+		if emb.q8 {
+			consts["BLOCK32"] = b2f(emb.block)
+			err = g.add(shaders.EmbedQ8, consts, cnst((c.Dim+63)/64), perToken, cnst(1), tok, ch.w, ch.s, e.x)
+		} else {
+			err = g.add(shaders.EmbedF32, consts, cnst((c.Dim+63)/64), perToken, cnst(1), tok, ch.w, e.x)
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	return g.take(), err
+	return g.take(), nil
 }
 
 // layer appends transformer block l.
@@ -220,10 +231,12 @@ func (g *graph) layer(l int, prefill bool, wqkv, wo, w13, w2 *matrix, attnNorm, 
 		func() error { return norm(ffnNorm) },
 		func() error {
 			if e.q8 && prefill {
+				// h13 gets each chunk's gate and up rows side by side
+				// (matrix rows, offset row0): silu_mul reads them per chunk.
 				if err := g.matmul(w13, 0, true, perToken, q8, c.Dim, e.h13, 2*hid); err != nil {
 					return err
 				}
-				return g.add(shaders.SiluMul, map[string]float64{"H": float64(hid)},
+				return g.add(shaders.SiluMul, map[string]float64{"H": float64(hid), "CHUNK": float64(w13.chunkRows / 2)},
 					cnst((hid+255)/256), perToken, cnst(1), e.h13, e.hb)
 			}
 			return g.matmul(w13, 2, false, perToken, in(e.xb), c.Dim, e.hb, hid)

@@ -9,8 +9,14 @@ import (
 )
 
 // matrix is a weight matrix as laid out on the GPU: one or more stored
-// tensors stacked along rows (wq|wk|wv, w1|w3), split into chunks of whole
-// rows when it is larger than a storage binding may be.
+// tensors stacked along rows (wq|wk|wv), split into chunks of whole rows when
+// it is larger than a storage binding may be.
+//
+// A paired matrix (w13: the SwiGLU gate W1 and up projection W3, both
+// [hidden][dim]) is laid out chunk by chunk instead: the chunk of hidden rows
+// [a, a+n) holds W1[a:a+n] then W3[a:a+n], so that every chunk is a
+// self-contained SwiGLU block. Its rows are numbered in that layout: the
+// chunk covers matrix rows [2a, 2a+2n).
 type matrix struct {
 	name      string
 	rows      int   // total rows (all members)
@@ -20,6 +26,7 @@ type matrix struct {
 	block     bool  // q8_block32 (f16 scale per 32 inputs) rather than q8_channel
 	groups    int   // weight scales per row: ceil(cols/32) for blocks, 1 per channel
 	scaleRow  int64 // stored scale bytes per row (0 for f32)
+	paired    bool  // two members of equal rows, interleaved per chunk (see above)
 	chunkRows int   // rows per chunk (all but the last)
 	chunks    []chunk
 	members   []member
@@ -103,9 +110,23 @@ func newMatrix(m *bundle.Manifest, label string, names ...string) (*matrix, erro
 	return mat, nil
 }
 
+// newPairedMatrix stacks a SwiGLU gate and up projection (same shape) so
+// that each chunk holds the same rows of both (see matrix).
+func newPairedMatrix(m *bundle.Manifest, label, gate, up string) (*matrix, error) {
+	mat, err := newMatrix(m, label, gate, up)
+	if err != nil {
+		return nil, err
+	}
+	if g, u := mat.members[0].tensor.Rows(), mat.members[1].tensor.Rows(); g != u {
+		return nil, fmt.Errorf("%s: the gate %q has %d rows but the up projection %q has %d", label, gate, g, up, u)
+	}
+	mat.paired = true
+	return mat, nil
+}
+
 // split chooses chunk boundaries so that no chunk's weights or scales exceed
-// maxBinding bytes; chunk starts are multiples of 256 rows so that any
-// offset into the output stays aligned.
+// maxBinding bytes. Chunks are as large as the limit allows, in whole units
+// of rowUnit rows.
 func (mat *matrix) split(maxBinding int64) error {
 	per := maxBinding / mat.rowBytes
 	if mat.scaleRow > 0 {
@@ -115,12 +136,31 @@ func (mat *matrix) split(maxBinding int64) error {
 		mat.chunkRows = mat.rows
 		return nil
 	}
-	per = per / 256 * 256
+	unit := int64(mat.rowUnit())
+	per = per / unit * unit
 	if per == 0 {
-		return fmt.Errorf("%s: one row of %d bytes is larger than the device's storage binding limit of %d bytes", mat.name, mat.rowBytes, maxBinding)
+		return fmt.Errorf("%s: the smallest chunk (%d rows of %d bytes, %d of scales) is larger than the storage binding limit of %d bytes",
+			mat.name, unit, mat.rowBytes, mat.scaleRow, maxBinding)
 	}
 	mat.chunkRows = int(per)
 	return nil
+}
+
+// rowUnit is the granularity of chunk boundaries, in matrix rows. Every
+// chunk buffer starts at its first row, so the only constraint is that each
+// upload into it is a whole number of 4-byte words: f16 block scales come in
+// u32 pairs, so with an odd number of scale groups per row chunks hold an
+// even number of rows. A paired matrix moves a gate row and its up row
+// together, and its up half must start on a word too.
+func (mat *matrix) rowUnit() int {
+	unit := 1
+	if mat.block && mat.groups%2 != 0 {
+		unit = 2
+	}
+	if mat.paired {
+		unit *= 2
+	}
+	return unit
 }
 
 // chunkSpans returns the (row0, rows) of each chunk.
@@ -132,7 +172,23 @@ func (mat *matrix) chunkSpans() [][2]int {
 	return out
 }
 
-// weightBytes is the GPU memory of chunk c's weights and scales.
+// memberRows returns where member i's rows fall in chunk c: its rows
+// [src, src+n) are the chunk's rows [dst, dst+n) (n = 0: none).
+func (mat *matrix) memberRows(i int, c chunk) (src, dst, n int) {
+	if mat.paired {
+		half := c.rows / 2
+		return c.row0 / 2, i * half, half
+	}
+	mb := mat.members[i]
+	lo := max(c.row0, mb.rowOff)
+	hi := min(c.row0+c.rows, mb.rowOff+mb.tensor.Rows())
+	if lo >= hi {
+		return 0, 0, 0
+	}
+	return lo - mb.rowOff, lo - c.row0, hi - lo
+}
+
+// chunkBytes is the GPU memory of the weights and scales of a chunk of rows.
 func (mat *matrix) chunkBytes(rows int) (w, s int64) {
 	w = align4(int64(rows) * mat.rowBytes)
 	if mat.q8 {
@@ -148,14 +204,14 @@ func align4(n int64) int64 { return (n + 3) &^ 3 }
 // and a chunk boundary both split writes.
 func (mat *matrix) uploads() ([]upload, error) {
 	var out []upload
-	for _, mb := range mat.members {
-		u, err := placeTensor(mb.tensor, mat.rowBytes, mb.rowOff, mat, false)
+	for i, mb := range mat.members {
+		u, err := mat.placeTensor(i, mb.tensor, mat.rowBytes, false)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, u...)
 		if mb.scale != nil {
-			u, err := placeTensor(mb.scale, mat.scaleRow, mb.rowOff, mat, true)
+			u, err := mat.placeTensor(i, mb.scale, mat.scaleRow, true)
 			if err != nil {
 				return nil, err
 			}
@@ -165,9 +221,9 @@ func (mat *matrix) uploads() ([]upload, error) {
 	return out, nil
 }
 
-// placeTensor maps the byte stream of t (rows of rb bytes) placed at matrix
-// row rowOff onto the chunks.
-func placeTensor(t *bundle.Tensor, rb int64, rowOff int, mat *matrix, scale bool) ([]upload, error) {
+// placeTensor maps the byte stream of t (member i's weights, or its scales
+// when scale is set: rows of rb bytes) onto the chunks.
+func (mat *matrix) placeTensor(i int, t *bundle.Tensor, rb int64, scale bool) ([]upload, error) {
 	var out []upload
 	rows := int64(t.Rows())
 	if scale && len(t.Shape) == 1 {
@@ -179,31 +235,34 @@ func placeTensor(t *bundle.Tensor, rb int64, rowOff int, mat *matrix, scale bool
 		pa, pb := stream, min(stream+p.Length, total)
 		stream += p.Length
 		for _, c := range mat.chunks {
+			src, dst, n := mat.memberRows(i, c)
+			if n == 0 {
+				continue
+			}
 			// stream range of this tensor that falls in chunk c
-			ca := (int64(c.row0) - int64(rowOff)) * rb
-			cb := (int64(c.row0+c.rows) - int64(rowOff)) * rb
-			a, b := max(pa, ca, 0), min(pb, cb, total)
+			ca, cb := int64(src)*rb, int64(src+n)*rb
+			a, b := max(pa, ca), min(pb, cb)
 			if a >= b {
 				continue
 			}
-			dst := c.w
+			buf := c.w
 			if scale {
-				dst = c.s
+				buf = c.s
 			}
-			dstOff := int64(rowOff)*rb + a - int64(c.row0)*rb
+			dstOff := int64(dst)*rb + a - ca
 			size := b - a
 			if size%4 != 0 {
 				// Only the end of a tensor can be ragged (odd f16 count):
 				// round up into the stored padding.
-				if b != total || a+align4(size) > pa+(p.Length) {
-					return nil, fmt.Errorf("tensor %q: a %d-byte write is not a multiple of 4", t.Name, size)
+				if b != total || a+align4(size) > pa+p.Length {
+					return nil, fmt.Errorf("tensor %q: a %d-byte write (rows %d..%d into %s) is not a multiple of 4", t.Name, size, src, src+n, mat.name)
 				}
 				size = align4(size)
 			}
 			if dstOff%4 != 0 {
-				return nil, fmt.Errorf("tensor %q: unaligned GPU offset %d", t.Name, dstOff)
+				return nil, fmt.Errorf("tensor %q: unaligned GPU offset %d in %s", t.Name, dstOff, mat.name)
 			}
-			out = append(out, upload{shard: p.Shard, srcOff: p.Offset + (a - pa), dst: dst, dstOff: dstOff, size: size})
+			out = append(out, upload{shard: p.Shard, srcOff: p.Offset + (a - pa), dst: buf, dstOff: dstOff, size: size})
 		}
 	}
 	return out, nil

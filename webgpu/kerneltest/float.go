@@ -177,49 +177,75 @@ func (e *env) floatTests() {
 			return closeTo(got, want, mag, 1e-5)
 		})
 	}
-	e.check("embed_f32", func() error {
-		vocab, dim := 50, 37
-		table := e.randF32(vocab*dim, 1)
-		toks := []uint32{3, 49, 0, 3}
-		tb, eb, xb := e.u32("tokens", toks), e.f32("table", table), e.zeros("x", len(toks)*dim)
-		if err := e.dispatch(shaders.EmbedF32, map[string]float64{"DIM": float64(dim)}, []*webgpu.Buffer{tb, eb, xb}, uint32((dim+63)/64), uint32(len(toks)), 1); err != nil {
-			return err
-		}
-		got, err := e.readF32(xb, len(toks)*dim)
-		if err != nil {
-			return err
-		}
-		want := make([]float64, 0, len(got))
-		for _, t := range toks {
-			want = append(want, f64s(table[int(t)*dim:(int(t)+1)*dim])...)
-		}
-		return exactly(got, want)
-	})
-	for _, b32 := range []bool{false, true} {
-		e.check(fmt.Sprintf("embed_q8/b32=%v", b32), func() error {
-			vocab, dim := 41, 70
-			w := e.randWeights(vocab, dim, b32, false)
-			toks := []uint32{40, 1, 7}
-			tb, wb, sb, xb := e.u32("tokens", toks), e.u32("table", pack(w.q)), e.buffer("s", w.scaleBytes), e.zeros("x", len(toks)*dim)
-			if err := e.dispatch(shaders.EmbedQ8, map[string]float64{"DIM": float64(dim), "BLOCK32": b2f(b32)}, []*webgpu.Buffer{tb, wb, sb, xb}, uint32((dim+63)/64), uint32(len(toks)), 1); err != nil {
-				return err
+	// The embedding gathers run whole, or once per chunk of the table (the
+	// table binding holds rows [ROW0, ROW0+ROWS)): every token is written
+	// by the one chunk holding its row.
+	for _, bounds := range [][]int{nil, {0, 17, 49, 50}} {
+		e.check(fmt.Sprintf("embed_f32/chunks=%v", bounds), func() error {
+			vocab, dim := 50, 37
+			table := e.randF32(vocab*dim, 1)
+			toks := []uint32{3, 49, 0, 3, 17, 16}
+			tb, xb := e.u32("tokens", toks), e.zeros("x", len(toks)*dim)
+			for _, sp := range embedChunks(bounds, vocab) {
+				consts := map[string]float64{"DIM": float64(dim)}
+				if bounds != nil {
+					consts["ROW0"], consts["ROWS"] = float64(sp[0]), float64(sp[1]-sp[0])
+				}
+				eb := e.f32("table", table[sp[0]*dim:sp[1]*dim])
+				if err := e.dispatch(shaders.EmbedF32, consts, []*webgpu.Buffer{tb, eb, xb}, uint32((dim+63)/64), uint32(len(toks)), 1); err != nil {
+					return err
+				}
 			}
 			got, err := e.readF32(xb, len(toks)*dim)
 			if err != nil {
 				return err
 			}
-			var want []float64
+			want := make([]float64, 0, len(got))
 			for _, t := range toks {
-				for j := 0; j < dim; j++ {
-					s := w.scales[t]
-					if b32 {
-						s = w.scales[int(t)*w.g+j/32]
-					}
-					want = append(want, float64(float32(w.q[int(t)*w.kp+j])*s))
-				}
+				want = append(want, f64s(table[int(t)*dim:(int(t)+1)*dim])...)
 			}
 			return exactly(got, want)
 		})
+	}
+	for _, b32 := range []bool{false, true} {
+		for _, bounds := range [][]int{nil, {0, 10, 24, 41}} {
+			e.check(fmt.Sprintf("embed_q8/b32=%v/chunks=%v", b32, bounds), func() error {
+				vocab, dim := 41, 70 // 3 scale groups per row: chunks start on even rows
+				w := e.randWeights(vocab, dim, b32, false)
+				toks := []uint32{40, 1, 7, 10, 23, 24}
+				tb, xb := e.u32("tokens", toks), e.zeros("x", len(toks)*dim)
+				sb := 4 // scale bytes per row
+				if b32 {
+					sb = 2 * w.g
+				}
+				for _, sp := range embedChunks(bounds, vocab) {
+					consts := map[string]float64{"DIM": float64(dim), "BLOCK32": b2f(b32)}
+					if bounds != nil {
+						consts["ROW0"], consts["ROWS"] = float64(sp[0]), float64(sp[1]-sp[0])
+					}
+					wb := e.u32("table", pack(w.q[sp[0]*w.kp:sp[1]*w.kp]))
+					sc := e.buffer("s", w.scaleBytes[sp[0]*sb:min(sp[1]*sb, len(w.scaleBytes))])
+					if err := e.dispatch(shaders.EmbedQ8, consts, []*webgpu.Buffer{tb, wb, sc, xb}, uint32((dim+63)/64), uint32(len(toks)), 1); err != nil {
+						return err
+					}
+				}
+				got, err := e.readF32(xb, len(toks)*dim)
+				if err != nil {
+					return err
+				}
+				var want []float64
+				for _, t := range toks {
+					for j := 0; j < dim; j++ {
+						s := w.scales[t]
+						if b32 {
+							s = w.scales[int(t)*w.g+j/32]
+						}
+						want = append(want, float64(float32(w.q[int(t)*w.kp+j])*s))
+					}
+				}
+				return exactly(got, want)
+			})
+		}
 	}
 	e.check("add", func() error {
 		n := 1000
@@ -238,25 +264,41 @@ func (e *env) floatTests() {
 		}
 		return exactly(got, want)
 	})
-	e.check("silu_mul", func() error {
-		T, h := 3, 300
-		gu := e.randF32(T*2*h, 2)
-		gb, ob := e.f32("gu", gu), e.zeros("out", T*h)
-		if err := e.dispatch(shaders.SiluMul, map[string]float64{"H": float64(h)}, []*webgpu.Buffer{gb, ob}, uint32((h+255)/256), uint32(T), 1); err != nil {
-			return err
-		}
-		got, err := e.readF32(ob, T*h)
-		if err != nil {
-			return err
-		}
-		want := make([]float64, T*h)
-		for t := 0; t < T; t++ {
-			for i := 0; i < h; i++ {
-				want[t*h+i] = silu(float64(gu[t*2*h+i])) * float64(gu[t*2*h+h+i])
+	// silu_mul reads the gate and up rows as matmul_q8 writes them from a
+	// w13 matrix in chunks of CHUNK hidden units: per chunk [a, a+n) the gate
+	// rows at 2a, then the up rows at 2a+n (CHUNK = H: all gate, all up).
+	for _, chunk := range []int{0, 128, 100} {
+		e.check(fmt.Sprintf("silu_mul/chunk=%d", chunk), func() error {
+			T, h := 3, 300
+			gate, up := e.randF32(T*h, 2), e.randF32(T*h, 2)
+			per := h
+			consts := map[string]float64{"H": float64(h)}
+			if chunk > 0 {
+				per, consts["CHUNK"] = chunk, float64(chunk)
 			}
-		}
-		return closeTo(got, want, nil, 1e-5)
-	})
+			gu := make([]float32, T*2*h)
+			for t := 0; t < T; t++ {
+				for a := 0; a < h; a += per {
+					n := min(per, h-a)
+					copy(gu[t*2*h+2*a:], gate[t*h+a:t*h+a+n])
+					copy(gu[t*2*h+2*a+n:], up[t*h+a:t*h+a+n])
+				}
+			}
+			gb, ob := e.f32("gu", gu), e.zeros("out", T*h)
+			if err := e.dispatch(shaders.SiluMul, consts, []*webgpu.Buffer{gb, ob}, uint32((h+255)/256), uint32(T), 1); err != nil {
+				return err
+			}
+			got, err := e.readF32(ob, T*h)
+			if err != nil {
+				return err
+			}
+			want := make([]float64, T*h)
+			for i := range want {
+				want[i] = silu(float64(gate[i])) * float64(up[i])
+			}
+			return closeTo(got, want, nil, 1e-5)
+		})
+	}
 	e.check("softmax", func() error {
 		rows, n := 3, 517
 		x := e.randF32(rows*n, 3)
@@ -519,4 +561,17 @@ func (e *env) testSample() error {
 		return fmt.Errorf("GPU and CPU sampling agree on %d of %d draws", agree, total)
 	}
 	return nil
+}
+
+// embedChunks returns the [row0, row1) spans of a table split at bounds
+// (nil: one span of all rows).
+func embedChunks(bounds []int, rows int) [][2]int {
+	if bounds == nil {
+		return [][2]int{{0, rows}}
+	}
+	var out [][2]int
+	for i := 0; i+1 < len(bounds); i++ {
+		out = append(out, [2]int{bounds[i], bounds[i+1]})
+	}
+	return out
 }
