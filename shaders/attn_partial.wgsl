@@ -25,7 +25,10 @@
 //   3 vcache  array<vec4<f32>>  rw    [context][KV_DIM] f32
 //   4 part    array<f32>        rw    [T][N_HEADS][MAX_CHUNKS][HEAD_DIM + 2] (o, m, l)
 //   5 step    Step              uniform (pos)
-// Overrides: N_HEADS, N_KV_HEADS, HEAD_DIM (multiple of 4, ≤ 4·CHUNK),
+// With CACHED (prefill passes), kv_store has already stored the pass's keys
+// and values: every position is read from the caches and nothing is stored.
+//
+// Overrides: N_HEADS, N_KV_HEADS, HEAD_DIM (multiple of 4, ≤ 4·CHUNK), CACHED,
 //   CHUNK (= workgroup size, power of two; 128 was fastest on an H100),
 //   MAX_CHUNKS ≥ ceil(context/CHUNK).
 // Dispatch: (ceil((pos+T)/CHUNK), N_HEADS, T).
@@ -40,6 +43,7 @@
 override N_HEADS: u32;
 override N_KV_HEADS: u32;
 override HEAD_DIM: u32;
+override CACHED: bool = false;
 override CHUNK: u32 = 128u;
 override MAX_CHUNKS: u32;
 override HD4: u32 = HEAD_DIM / 4u;
@@ -63,7 +67,7 @@ fn rot(v: vec4<f32>, c: vec4<f32>) -> vec4<f32> {
 
 // key returns vec4 d4 of KV head kvh's key at position j (rotated).
 fn key(j: u32, kvh: u32, d4: u32) -> vec4<f32> {
-  if (j < step.pos) {
+  if (CACHED || j < step.pos) {
     return kcache[j * KV4 + kvh * HD4 + d4];
   }
   let tt = j - step.pos;
@@ -72,7 +76,7 @@ fn key(j: u32, kvh: u32, d4: u32) -> vec4<f32> {
 
 // value returns vec4 d4 of KV head kvh's value at position j.
 fn value(j: u32, kvh: u32, d4: u32) -> vec4<f32> {
-  if (j < step.pos) {
+  if (CACHED || j < step.pos) {
     return vcache[j * KV4 + kvh * HD4 + d4];
   }
   return qkv[(j - step.pos) * QKV4 + Q4 + KV4 + kvh * HD4 + d4];
@@ -85,7 +89,7 @@ fn attn_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   let t = wid.z;
   let p = step.pos + t;
   let kvh = h / (N_HEADS / N_KV_HEADS);
-  if (c == 0u && h % (N_HEADS / N_KV_HEADS) == 0u) {
+  if (!CACHED && c == 0u && h % (N_HEADS / N_KV_HEADS) == 0u) {
     for (var d4 = tid; d4 < HD4; d4 += CHUNK) {
       kcache[p * KV4 + kvh * HD4 + d4] = key(p, kvh, d4);
       vcache[p * KV4 + kvh * HD4 + d4] = value(p, kvh, d4);
@@ -114,7 +118,7 @@ fn attn_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   if (tid < n) {
     let j = j0 + tid;
     var dot4 = vec4<f32>(0.0);
-    if (j < step.pos) {
+    if (CACHED || j < step.pos) {
       let kb = j * KV4 + kvh * HD4;
       for (var d4 = 0u; d4 < HD4; d4++) {
         dot4 += qs[d4] * kcache[kb + d4];
@@ -155,7 +159,8 @@ fn attn_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   let sl = tid / HD4;
   var o = vec4<f32>(0.0);
   if (sl < SLICES) {
-    let cached = min(n, max(step.pos, j0) - j0); // positions j0 .. j0+cached-1 are in the cache
+    // positions j0 .. j0+cached-1 are in the cache
+    let cached = select(min(n, max(step.pos, j0) - j0), n, CACHED);
     let vb = j0 * KV4 + kvh * HD4 + d4;
     var j = sl;
     for (; j < cached; j += SLICES) {

@@ -139,6 +139,7 @@ const (
 	QuantizeQ8   = "quantize_q8"
 	RMSNorm      = "rmsnorm"
 	RMSNormQ8    = "rmsnorm_q8"
+	KVStore      = "kv_store"
 	AttnPartial  = "attn_partial"
 	AttnReduce   = "attn_reduce"
 	AttnReduceQ8 = "attn_reduce_q8"
@@ -187,7 +188,7 @@ var (
 )
 
 func init() {
-	names := []string{MatvecQ8, MatvecF32, MatmulQ8, QuantizeQ8, RMSNorm, RMSNormQ8, AttnPartial,
+	names := []string{MatvecQ8, MatvecF32, MatmulQ8, QuantizeQ8, RMSNorm, RMSNormQ8, KVStore, AttnPartial,
 		AttnReduce, AttnReduceQ8, EmbedF32, EmbedQ8, Add, SiluMul, Softmax, Argmax, Sample}
 	for _, n := range names {
 		src := mustRead(n + ".wgsl")

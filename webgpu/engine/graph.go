@@ -212,9 +212,19 @@ func (g *graph) layer(l int, prefill bool, wqkv, wo, w13, w2 *matrix, attnNorm, 
 		func() error { return norm(attnNorm) },
 		func() error { return g.matmul(wqkv, 0, prefill, perToken, in(e.xb), c.Dim, e.qkv, qkvW) },
 		func() error {
+			if !prefill {
+				return nil // decode: attn_partial stores the token's k and v
+			}
+			// prefill: store the pass's keys once, rather than rotating them
+			// in every attention workgroup that reads them
+			return g.add(shaders.KVStore, map[string]float64{
+				"N_HEADS": float64(c.NHeads), "N_KV_HEADS": float64(c.NKVHeads), "HEAD_DIM": float64(c.HeadDim),
+			}, cnst((kvd/4+63)/64), perToken, cnst(1), e.qkv, e.cs, e.kc[l], e.vc[l], e.step)
+		},
+		func() error {
 			return g.add(shaders.AttnPartial, map[string]float64{
 				"N_HEADS": float64(c.NHeads), "N_KV_HEADS": float64(c.NKVHeads), "HEAD_DIM": float64(c.HeadDim),
-				"CHUNK": float64(attnChunk), "MAX_CHUNKS": float64(maxChunks),
+				"CHUNK": float64(attnChunk), "MAX_CHUNKS": float64(maxChunks), "CACHED": b2f(prefill),
 			}, dim{dimCeilPos, int32(attnChunk)}, cnst(c.NHeads), perToken, e.qkv, e.cs, e.kc[l], e.vc[l], e.part, e.step)
 		},
 		func() error {

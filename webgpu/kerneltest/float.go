@@ -328,7 +328,10 @@ func (e *env) floatTests() {
 		return closeTo(got, want, nil, 1e-5)
 	})
 	for _, c := range []struct{ pos, T, chunk int }{{0, 1, 64}, {130, 1, 64}, {200, 1, 32}, {5, 7, 32}, {60, 9, 64}, {0, 11, 8}, {3, 40, 8}} {
-		e.check(fmt.Sprintf("attention/pos%d/T%d/chunk%d", c.pos, c.T, c.chunk), func() error { return e.testAttention(c.pos, c.T, c.chunk) })
+		e.check(fmt.Sprintf("attention/pos%d/T%d/chunk%d", c.pos, c.T, c.chunk), func() error { return e.testAttention(c.pos, c.T, c.chunk, false) })
+		if c.T > 1 {
+			e.check(fmt.Sprintf("attention+kv_store/pos%d/T%d/chunk%d", c.pos, c.T, c.chunk), func() error { return e.testAttention(c.pos, c.T, c.chunk, true) })
+		}
 	}
 	e.check("argmax", func() error {
 		n := 3001
@@ -355,7 +358,7 @@ func (e *env) floatTests() {
 // reference, and attn_reduce_q8 against attn_reduce + quantize_q8 bit for
 // bit. Cache rows before pos hold earlier (already rotated) keys; the pass's
 // T tokens arrive unrotated in qkv.
-func (e *env) testAttention(pos, T, chunk int) error {
+func (e *env) testAttention(pos, T, chunk int, cached bool) error {
 	nh, nkv, hd := 4, 2, 20
 	qdim, kvdim := nh*hd, nkv*hd
 	qkvw := qdim + 2*kvdim
@@ -375,6 +378,14 @@ func (e *env) testAttention(pos, T, chunk int) error {
 	step := e.uniform(shaders.Step{Pos: uint32(pos), NTokens: uint32(T)})
 	consts := map[string]float64{"N_HEADS": float64(nh), "N_KV_HEADS": float64(nkv), "HEAD_DIM": float64(hd), "CHUNK": float64(chunk), "MAX_CHUNKS": float64(maxChunks)}
 	nc := (pos + T + chunk - 1) / chunk
+	if cached {
+		// the prefill order: kv_store, then attention reading only the caches
+		kc := map[string]float64{"N_HEADS": float64(nh), "N_KV_HEADS": float64(nkv), "HEAD_DIM": float64(hd)}
+		if err := e.dispatch(shaders.KVStore, kc, []*webgpu.Buffer{qb, cb, kb, vb, step}, uint32((kvdim/4+63)/64), uint32(T), 1); err != nil {
+			return err
+		}
+		consts["CACHED"] = 1
+	}
 	if err := e.dispatch(shaders.AttnPartial, consts, []*webgpu.Buffer{qb, cb, kb, vb, pb, step}, uint32(nc), uint32(nh), uint32(T)); err != nil {
 		return err
 	}
