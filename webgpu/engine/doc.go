@@ -19,13 +19,17 @@
 //
 // A forward pass is a fixed list of dispatches (the kernels of package
 // shaders) encoded by a small JavaScript function in one call from Go, so a
-// decode step costs one Go→JS call, one command buffer and a 4-byte
-// readback (the token id chosen on the GPU); the logits are read back only
-// by Eval. Prefill runs the tiled int8 matmul over up to MaxBatch prompt
-// tokens per command buffer.
+// decode step costs one Go→JS call and one command buffer; the token id chosen
+// on the GPU feeds the next step's embedding on the GPU, so greedy decoding
+// runs up to Lookahead steps ahead and reads their ids back in batches
+// (readback.go); the logits are read back only by Eval. Prefill runs the
+// tiled int8 matmul over up to MaxBatch prompt tokens per command buffer.
 //
 // The per-layer sequence mirrors the CPU engine (llama/forward.go):
-// rmsnorm → qkv → rope (+ KV store) → attention → wo (+ residual) → rmsnorm
-// → w1/w3 with silu·mul → w2 (+ residual); int8 matrices multiply
-// activations quantized in groups of 32 exactly as the CPU's runq path does.
+// rmsnorm (+ int8 quantization) → qkv → rope + KV store + attention partials
+// (one dispatch in decode; prefill stores the keys first, kv_store) →
+// combine (+ int8 quantization) → wo (+ residual) → rmsnorm → w1/w3 with
+// silu·mul → quantization → w2 (+ residual): 8 dispatches per layer in
+// decode for int8 models. Int8 matrices multiply activations quantized in
+// groups of 32 exactly as the CPU's runq path does.
 package engine
