@@ -14,9 +14,10 @@
 // caches. The workgroups with c = 0 and h the first query head of a KV head
 // store that head's rotated k and plain v of token t into cache row pos+t;
 // nothing in this dispatch reads those rows, so there is no race.
-// Keys and values are read as vec4: one invocation per key for the scores,
-// CHUNK/(HEAD_DIM/4) slices of the positions for the output, summed in
-// workgroup memory.
+// Keys and values are read as vec4: TPK = WG/CHUNK invocations per key for
+// the scores (each takes every TPK-th vec4 of the key, so that they read
+// adjacent bytes; their partial dots are summed in workgroup memory), and
+// WG/(HEAD_DIM/4) slices of the positions for the output.
 //
 // Bindings (group 0):
 //   0 qkv     array<vec4<f32>>  read  [T][QKV] = q (N_HEADS·HEAD_DIM) | k | v (KV_DIM each), not rotated
@@ -28,9 +29,9 @@
 // With CACHED (prefill passes), kv_store has already stored the pass's keys
 // and values: every position is read from the caches and nothing is stored.
 //
-// Overrides: N_HEADS, N_KV_HEADS, HEAD_DIM (multiple of 4, ≤ 4·CHUNK), CACHED,
-//   CHUNK (= workgroup size, power of two; 128 was fastest on an H100),
-//   MAX_CHUNKS ≥ ceil(context/CHUNK).
+// Overrides: N_HEADS, N_KV_HEADS, HEAD_DIM (multiple of 4, ≤ 4·WG), CACHED,
+//   CHUNK positions per workgroup and WG invocations (powers of two,
+//   CHUNK ≤ WG), MAX_CHUNKS ≥ ceil(context/CHUNK).
 // Dispatch: (ceil((pos+T)/CHUNK), N_HEADS, T).
 
 @group(0) @binding(0) var<storage, read> qkv: array<vec4<f32>>;
@@ -44,20 +45,22 @@ override N_HEADS: u32;
 override N_KV_HEADS: u32;
 override HEAD_DIM: u32;
 override CACHED: bool = false;
-override CHUNK: u32 = 128u;
+override CHUNK: u32 = 32u;
+override WG: u32 = 128u;
 override MAX_CHUNKS: u32;
 override HD4: u32 = HEAD_DIM / 4u;
 override KV4: u32 = N_KV_HEADS * HD4;
 override Q4: u32 = N_HEADS * HD4;
 override QKV4: u32 = Q4 + 2u * KV4;
-override SLICES: u32 = max(1u, CHUNK / HD4);
+override TPK: u32 = WG / CHUNK;
+override SLICES: u32 = max(1u, WG / HD4);
 
 const NEG = -3.402823e38;
 
 var<workgroup> qs: array<vec4<f32>, HD4>;
 var<workgroup> sc: array<f32, CHUNK>;
-var<workgroup> red: array<f32, CHUNK>;
-var<workgroup> ov: array<vec4<f32>, CHUNK>;
+var<workgroup> red: array<f32, WG>;
+var<workgroup> ov: array<vec4<f32>, WG>;
 
 // rot rotates the two interleaved pairs of v by the (cos, sin) pairs in c.
 fn rot(v: vec4<f32>, c: vec4<f32>) -> vec4<f32> {
@@ -82,7 +85,7 @@ fn value(j: u32, kvh: u32, d4: u32) -> vec4<f32> {
   return qkv[(j - step.pos) * QKV4 + Q4 + KV4 + kvh * HD4 + d4];
 }
 
-@compute @workgroup_size(CHUNK)
+@compute @workgroup_size(WG)
 fn attn_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
   let c = wid.x;
   let h = wid.y;
@@ -90,7 +93,7 @@ fn attn_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   let p = step.pos + t;
   let kvh = h / (N_HEADS / N_KV_HEADS);
   if (!CACHED && c == 0u && h % (N_HEADS / N_KV_HEADS) == 0u) {
-    for (var d4 = tid; d4 < HD4; d4 += CHUNK) {
+    for (var d4 = tid; d4 < HD4; d4 += WG) {
       kcache[p * KV4 + kvh * HD4 + d4] = key(p, kvh, d4);
       vcache[p * KV4 + kvh * HD4 + d4] = value(p, kvh, d4);
     }
@@ -99,7 +102,7 @@ fn attn_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   let j0 = c * CHUNK;
   if (j0 > p) {
     // beyond the causal horizon of this token: an empty chunk
-    for (var d = tid; d < HEAD_DIM; d += CHUNK) {
+    for (var d = tid; d < HEAD_DIM; d += WG) {
       part[out + d] = 0.0;
     }
     if (tid == 0u) {
@@ -109,27 +112,41 @@ fn attn_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     return;
   }
   let n = min(CHUNK, p + 1u - j0);
-  for (var d4 = tid; d4 < HD4; d4 += CHUNK) {
+  for (var d4 = tid; d4 < HD4; d4 += WG) {
     qs[d4] = rot(qkv[t * QKV4 + h * HD4 + d4], cs[t * HD4 + d4]);
   }
   workgroupBarrier();
   let scale = 1.0 / sqrt(f32(HEAD_DIM));
-  var s = NEG;
-  if (tid < n) {
-    let j = j0 + tid;
-    var dot4 = vec4<f32>(0.0);
+  // scores: invocations kk·TPK .. kk·TPK+TPK-1 take key kk
+  let kk = tid / TPK;
+  let kp = tid % TPK;
+  var dot4 = vec4<f32>(0.0);
+  if (kk < n) {
+    let j = j0 + kk;
     if (CACHED || j < step.pos) {
       let kb = j * KV4 + kvh * HD4;
-      for (var d4 = 0u; d4 < HD4; d4++) {
+      for (var d4 = kp; d4 < HD4; d4 += TPK) {
         dot4 += qs[d4] * kcache[kb + d4];
       }
     } else {
-      for (var d4 = 0u; d4 < HD4; d4++) {
+      for (var d4 = kp; d4 < HD4; d4 += TPK) {
         dot4 += qs[d4] * key(j, kvh, d4);
       }
     }
-    s = (dot4.x + dot4.y + dot4.z + dot4.w) * scale;
   }
+  red[tid] = dot4.x + dot4.y + dot4.z + dot4.w;
+  workgroupBarrier();
+  for (var off = TPK / 2u; off > 0u; off >>= 1u) {
+    if (kp < off) {
+      red[tid] += red[tid + off];
+    }
+    workgroupBarrier();
+  }
+  var s = NEG;
+  if (tid < n) {
+    s = red[tid * TPK] * scale;
+  }
+  workgroupBarrier();
   red[tid] = s;
   workgroupBarrier();
   for (var off = CHUNK / 2u; off > 0u; off >>= 1u) {
@@ -144,7 +161,9 @@ fn attn_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   if (tid < n) {
     e = exp(s - m);
   }
-  sc[tid] = e;
+  if (tid < CHUNK) {
+    sc[tid] = e;
+  }
   red[tid] = e;
   workgroupBarrier();
   for (var off = CHUNK / 2u; off > 0u; off >>= 1u) {
@@ -172,7 +191,7 @@ fn attn_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   }
   ov[tid] = o;
   workgroupBarrier();
-  for (var d = tid; d < HD4; d += CHUNK) {
+  for (var d = tid; d < HD4; d += WG) {
     var acc = ov[d];
     for (var k = 1u; k < SLICES; k++) {
       acc += ov[k * HD4 + d];

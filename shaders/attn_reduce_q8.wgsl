@@ -1,10 +1,13 @@
 // attn_reduce_q8: attn_reduce fused with the int8 quantization of its
 // consumer (the wo matvec/matmul): combines attn_partial's chunks,
 // out = Σ_c exp(m_c − M)·o_c / Σ_c exp(m_c − M)·l_c with M = max m_c, and
-// writes the attention output only as int8 groups of 32 with scales, exactly
-// as attn_reduce followed by quantize_q8 would (same arithmetic, bit for bit).
-// Groups run over the flattened N_HEADS·HEAD_DIM output and may straddle
-// heads; the row is zero-padded to a multiple of 32.
+// writes the attention output only as int8 groups of 32 with scales, as
+// quantize_q8 would. Groups run over the flattened N_HEADS·HEAD_DIM output
+// and may straddle heads; the row is zero-padded to a multiple of 32.
+// The chunks are combined in parallel: M and the denominator by all 128
+// invocations striding over the chunks, the numerators by 4 slices of 32
+// (one invocation per element) taking every 4th chunk, so that the loads of
+// a long context are not one dependent chain per invocation.
 //
 // Bindings (group 0):
 //   0 part  array<f32>  read  [T][N_HEADS][MAX_CHUNKS][HEAD_DIM + 2]
@@ -13,7 +16,7 @@
 //   3 step  Step        uniform (pos)
 // Overrides: N_HEADS, HEAD_DIM, CHUNK, MAX_CHUNKS (as for attn_partial).
 // Dispatch: (G, T, 1) with G = ceil(N_HEADS·HEAD_DIM / 32); a workgroup of
-//   32 takes one group, one invocation per element.
+//   128 takes one group.
 
 @group(0) @binding(0) var<storage, read> part: array<f32>;
 @group(0) @binding(1) var<storage, read_write> xq: array<u32>;
@@ -27,8 +30,9 @@ override MAX_CHUNKS: u32;
 override QDIM: u32 = N_HEADS * HEAD_DIM;
 override G: u32 = (QDIM + 31u) / 32u;
 
-var<workgroup> red: array<f32, 32>;
+var<workgroup> red: array<f32, 128>;
 var<workgroup> qv: array<u32, 32>;
+var<workgroup> osum: array<f32, 128>;
 
 // round half away from zero, like Go's math.Round (as quantize_q8)
 fn q8(v: f32) -> u32 {
@@ -36,34 +40,72 @@ fn q8(v: f32) -> u32 {
   return u32(bitcast<u32>(i32(r)) & 0xffu);
 }
 
-@compute @workgroup_size(32)
+// combine returns (M, L) of head h of token t: the largest chunk max and the
+// denominator, reduced over all 128 invocations (uniform control flow).
+fn combine(base: u32, nc: u32, tid: u32) -> vec2<f32> {
+  var m = -3.402823e38;
+  for (var c = tid; c < nc; c += 128u) {
+    m = max(m, part[base + c * (HEAD_DIM + 2u) + HEAD_DIM]);
+  }
+  red[tid] = m;
+  workgroupBarrier();
+  for (var off = 64u; off > 0u; off >>= 1u) {
+    if (tid < off) {
+      red[tid] = max(red[tid], red[tid + off]);
+    }
+    workgroupBarrier();
+  }
+  let mm = red[0];
+  workgroupBarrier();
+  var l = 0.0;
+  for (var c = tid; c < nc; c += 128u) {
+    let b = base + c * (HEAD_DIM + 2u);
+    l += exp(part[b + HEAD_DIM] - mm) * part[b + HEAD_DIM + 1u];
+  }
+  red[tid] = l;
+  workgroupBarrier();
+  for (var off = 64u; off > 0u; off >>= 1u) {
+    if (tid < off) {
+      red[tid] += red[tid + off];
+    }
+    workgroupBarrier();
+  }
+  let ll = red[0];
+  workgroupBarrier();
+  return vec2<f32>(mm, ll);
+}
+
+@compute @workgroup_size(128)
 fn attn_reduce_q8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
   let g = wid.x;
   let t = wid.y;
-  let d = g * 32u + tid;
-  var v = 0.0;
-  if (d < QDIM) {
-    let h = d / HEAD_DIM;
-    let nc = (step.pos + t) / CHUNK + 1u;
+  let lane = tid % 32u;
+  let sl = tid / 32u;
+  let d = g * 32u + lane;
+  let nc = (step.pos + t) / CHUNK + 1u;
+  // the group's first and last heads (the same unless HEAD_DIM % 32 != 0)
+  let h0 = (g * 32u) / HEAD_DIM;
+  let h1 = min(g * 32u + 31u, QDIM - 1u) / HEAD_DIM;
+  var o = 0.0;
+  var inv = 0.0;
+  for (var h = h0; h <= h1; h++) {
     let base = (t * N_HEADS + h) * MAX_CHUNKS * (HEAD_DIM + 2u);
-    var m = -3.402823e38;
-    for (var c = 0u; c < nc; c++) {
-      m = max(m, part[base + c * (HEAD_DIM + 2u) + HEAD_DIM]);
+    let ml = combine(base, nc, tid);
+    if (d < QDIM && d / HEAD_DIM == h) {
+      for (var c = sl; c < nc; c += 4u) {
+        let b = base + c * (HEAD_DIM + 2u);
+        o += exp(part[b + HEAD_DIM] - ml.x) * part[b + d - h * HEAD_DIM];
+      }
+      inv = 1.0 / ml.y;
     }
-    var l = 0.0;
-    for (var c = 0u; c < nc; c++) {
-      let b = base + c * (HEAD_DIM + 2u);
-      l += exp(part[b + HEAD_DIM] - m) * part[b + HEAD_DIM + 1u];
-    }
-    let inv = 1.0 / l;
-    var o = 0.0;
-    for (var c = 0u; c < nc; c++) {
-      let b = base + c * (HEAD_DIM + 2u);
-      o += exp(part[b + HEAD_DIM] - m) * part[b + d - h * HEAD_DIM];
-    }
-    v = o * inv;
   }
-  red[tid] = abs(v);
+  osum[tid] = o;
+  workgroupBarrier();
+  var v = 0.0;
+  if (tid < 32u) {
+    v = (osum[tid] + osum[tid + 32u] + osum[tid + 64u] + osum[tid + 96u]) * inv;
+    red[tid] = abs(v);
+  }
   workgroupBarrier();
   for (var off = 16u; off > 0u; off >>= 1u) {
     if (tid < off) {
@@ -76,7 +118,9 @@ fn attn_reduce_q8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
   if (scale != 0.0) {
     iv = 1.0 / scale;
   }
-  qv[tid] = q8(v * iv);
+  if (tid < 32u) {
+    qv[tid] = q8(v * iv);
+  }
   workgroupBarrier();
   if (tid < 8u) {
     xq[(t * G + g) * 8u + tid] = qv[4u * tid] | (qv[4u * tid + 1u] << 8u) | (qv[4u * tid + 2u] << 16u) | (qv[4u * tid + 3u] << 24u);

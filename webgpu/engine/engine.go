@@ -47,8 +47,8 @@ type Options struct {
 	// 0: dim/4 up to the device's limit of at most 1024, or 32 on a
 	// software adapter).
 	NormWG int
-	// AttnChunk is the attention's sequence chunk (a power of two ≥
-	// head_dim/4; 0: 128, or 32 on a software adapter).
+	// AttnChunk is the decode attention's sequence chunk, positions per
+	// workgroup (a power of two; 0: 32). Prefill uses 128 on a GPU.
 	AttnChunk int
 	// MaxBinding, when > 0, caps the storage binding size (bytes) that
 	// weight matrices are planned with, below the device's limit: they are
@@ -80,10 +80,12 @@ type Engine struct {
 	batch int // max tokens per pass
 	// cpu: the adapter is a software rasterizer (SwiftShader, llvmpipe),
 	// where large workgroups with barriers are slow: use small ones.
-	cpu       bool
-	attnChunk int // attn_partial's CHUNK (its workgroup size)
-	normWG    int
-	gpuSize   int64
+	cpu          bool
+	attnChunk    int // attn_partial's CHUNK (positions per workgroup) in decode
+	prefillChunk int // and in prefill passes
+	attnWG       int // attn_partial's workgroup size
+	normWG       int
+	gpuSize      int64
 
 	bufs    []*webgpu.Buffer
 	modules map[string]*webgpu.ShaderModule
@@ -132,16 +134,18 @@ func Load(ctx context.Context, dev *webgpu.Device, m *bundle.Manifest, src Shard
 		inf := strings.ToLower(a.Info.String())
 		e.cpu = a.Info.IsFallback || strings.Contains(inf, "swiftshader") || strings.Contains(inf, "llvmpipe") || strings.Contains(inf, "lavapipe")
 	}
-	e.attnChunk, e.lookahead = 128, 16
+	// Attention: decode splits the context into chunks of 32 positions (more
+	// workgroups at short contexts, 4 invocations per key); prefill into
+	// chunks of 128 (its partials scale with the tokens of the pass).
+	e.attnChunk, e.prefillChunk, e.attnWG, e.lookahead = 32, 128, 128, 16
 	if e.cpu {
-		e.attnChunk, e.lookahead = 32, 2
+		e.attnChunk, e.prefillChunk, e.attnWG, e.lookahead = 32, 32, 32, 2
 	}
 	if opt.AttnChunk > 0 {
 		e.attnChunk = opt.AttnChunk
 	}
-	for e.attnChunk*4 < c.HeadDim || e.attnChunk&(e.attnChunk-1) != 0 {
-		e.attnChunk++
-	}
+	e.attnChunk = pow2AtLeast(e.attnChunk)
+	e.attnWG = pow2AtLeast(max(e.attnWG, e.attnChunk, e.prefillChunk, c.HeadDim/4))
 	if opt.Lookahead > 0 {
 		e.lookahead = opt.Lookahead
 	}
@@ -252,7 +256,8 @@ func Load(ctx context.Context, dev *webgpu.Device, m *bundle.Manifest, src Shard
 		return nil, fmt.Errorf("%w: one position of the KV cache exceeds the storage binding limit", ErrTooLarge)
 	}
 	e.cfg.ContextLength = capCtx
-	maxChunks := (capCtx + e.attnChunk - 1) / e.attnChunk
+	maxChunks := (capCtx + e.prefillChunk - 1) / e.prefillChunk // per token of a prefill pass
+	decodeChunks := (capCtx + e.attnChunk - 1) / e.attnChunk
 	batch := opt.MaxBatch
 	if batch <= 0 {
 		batch = defaultBatch
@@ -287,7 +292,7 @@ func Load(ctx context.Context, dev *webgpu.Device, m *bundle.Manifest, src Shard
 		{&e.ao, "attention out", perTok(batch * qdim), 0},
 		{&e.hb, "hb", perTok(batch * hid), 0},
 		{&e.h13, "h13", perTok(batch * 2 * hid), 0},
-		{&e.part, "attention partials", perTok(batch * c.NHeads * maxChunks * (c.HeadDim + 2)), 0},
+		{&e.part, "attention partials", perTok(max(batch*maxChunks, decodeChunks) * c.NHeads * (c.HeadDim + 2)), 0},
 		{&e.logits, "logits", perTok(c.VocabSize), 0},
 		{&e.out, "sampled", 16, 0},
 	}
@@ -464,6 +469,15 @@ func Load(ctx context.Context, dev *webgpu.Device, m *bundle.Manifest, src Shard
 		return nil, fmt.Errorf("engine: GPU errors while loading: %w", errors.Join(errs...))
 	}
 	return e, nil
+}
+
+// pow2AtLeast returns the smallest power of two ≥ n (and ≥ 1).
+func pow2AtLeast(n int) int {
+	p := 1
+	for p < n {
+		p *= 2
+	}
+	return p
 }
 
 // normWorkgroup is the workgroup size of the per-token reductions: one

@@ -185,6 +185,9 @@ func (g *graph) layer(l int, prefill bool, wqkv, wo, w13, w2 *matrix, attnNorm, 
 	qdim, kvd, hid := c.QDim(), c.KVDim(), c.HiddenDim
 	qkvW := qdim + 2*kvd
 	attnChunk := e.attnChunk
+	if prefill {
+		attnChunk = e.prefillChunk
+	}
 	maxChunks := (c.ContextLength + attnChunk - 1) / attnChunk
 	q8 := []bufferRef{e.aq, e.as}
 	norm := func(w bufferRef) error {
@@ -224,7 +227,7 @@ func (g *graph) layer(l int, prefill bool, wqkv, wo, w13, w2 *matrix, attnNorm, 
 		func() error {
 			return g.add(shaders.AttnPartial, map[string]float64{
 				"N_HEADS": float64(c.NHeads), "N_KV_HEADS": float64(c.NKVHeads), "HEAD_DIM": float64(c.HeadDim),
-				"CHUNK": float64(attnChunk), "MAX_CHUNKS": float64(maxChunks), "CACHED": b2f(prefill),
+				"CHUNK": float64(attnChunk), "WG": float64(e.attnWG), "MAX_CHUNKS": float64(maxChunks), "CACHED": b2f(prefill),
 			}, dim{dimCeilPos, int32(attnChunk)}, cnst(c.NHeads), perToken, e.qkv, e.cs, e.kc[l], e.vc[l], e.part, e.step)
 		},
 		func() error {

@@ -95,12 +95,12 @@ func main() {
 		b.matmul(T, dim, dim, b32)
 		b.matmul(T, hidden, dim, b32)
 	}
-	for _, ctxLen := range []int{256, 2048} {
+	for _, ctxLen := range []int{640, 2048, 4096} {
 		if *only != "" && *only != "attention" {
 			break
 		}
-		for _, chunk := range []int{32, 64, 128} {
-			b.attention(ctxLen, 32, 32, 128, chunk)
+		for _, cw := range [][2]int{{128, 128}, {64, 128}, {32, 128}, {16, 128}, {32, 256}, {64, 256}} {
+			b.attention(ctxLen, 32, 32, 128, cw[0], cw[1])
 		}
 	}
 	dev.Destroy()
@@ -323,11 +323,11 @@ func (b *bench) matmul(T, rows, cols int, b32 bool) {
 	fmt.Printf("matmul_q8 T=%d %dx%d b32=%v: %.3f ms, %.1f TOPS int8, %.0f tok/s per matrix\n", T, rows, cols, b32, ms, ops/ms/1e9, float64(T)/ms*1000)
 }
 
-func (b *bench) attention(ctxLen, nh, nkv, hd, chunk int) {
+func (b *bench) attention(ctxLen, nh, nkv, hd, chunk, wg int) {
 	kvdim := nkv * hd
 	qkvw := (nh + 2*nkv) * hd
 	maxChunks := (ctxLen + chunk - 1) / chunk
-	consts := map[string]float64{"N_HEADS": float64(nh), "N_KV_HEADS": float64(nkv), "HEAD_DIM": float64(hd), "CHUNK": float64(chunk), "MAX_CHUNKS": float64(maxChunks)}
+	consts := map[string]float64{"N_HEADS": float64(nh), "N_KV_HEADS": float64(nkv), "HEAD_DIM": float64(hd), "CHUNK": float64(chunk), "WG": float64(wg), "MAX_CHUNKS": float64(maxChunks)}
 	pp, bglp := b.pipeline(shaders.AttnPartial, consts)
 	pr, bglr := b.pipeline(shaders.AttnReduceQ8, map[string]float64{"N_HEADS": float64(nh), "HEAD_DIM": float64(hd), "CHUNK": float64(chunk), "MAX_CHUNKS": float64(maxChunks)})
 	qkv, cs := b.buffer(4*qkvw, false), b.buffer(4*hd, false)
@@ -350,5 +350,5 @@ func (b *bench) attention(ctxLen, nh, nkv, hd, chunk int) {
 		ps.DispatchWorkgroups(uint32(g), 1, 1)
 	})
 	bytes := 2 * 4 * float64(ctxLen*kvdim)
-	fmt.Printf("attention decode ctx=%d heads=%d/%d hd=%d chunk=%d: %.1f us (partial+reduce), KV read %.1f GB/s\n", ctxLen, nh, nkv, hd, chunk, ms*1000, bytes/ms/1e6)
+	fmt.Printf("attention decode ctx=%d heads=%d/%d hd=%d chunk=%d wg=%d: %.1f us (partial+reduce_q8), KV read %.1f GB/s\n", ctxLen, nh, nkv, hd, chunk, wg, ms*1000, bytes/ms/1e6)
 }
