@@ -41,14 +41,15 @@ type LoadOptions struct {
 	PublicKey ed25519.PublicKey
 	// Files reads the bundle from the local file system (Deno) instead of
 	// fetch + IndexedDB; set for file:// URLs and plain paths under Deno.
-	Files      bool
-	MaxContext int
-	MaxBatch   int
-	Lookahead  int   // engine.Options.Lookahead
-	AttnChunk  int   // engine.Options.AttnChunk
-	NormWG     int   // engine.Options.NormWG
-	MaxBinding int64 // engine.Options.MaxBinding (bytes; 0: the device's limit)
-	Progress   func(done, total int64, shard int)
+	Files         bool
+	MaxContext    int
+	MaxBatch      int
+	Lookahead     int   // engine.Options.Lookahead
+	ReadbackBatch int   // engine.Options.ReadbackBatch
+	AttnChunk     int   // engine.Options.AttnChunk
+	NormWG        int   // engine.Options.NormWG
+	MaxBinding    int64 // engine.Options.MaxBinding (bytes; 0: the device's limit)
+	Progress      func(done, total int64, shard int)
 }
 
 // GenerateOptions are generate()'s arguments.
@@ -159,7 +160,7 @@ func (r *Runtime) Load(ctx context.Context, o LoadOptions) (Info, error) {
 			maxCtx = defaultContext(&m.Config)
 		}
 		ge, err := engine.Load(ctx, dev, m, src, engine.Options{MaxContext: maxCtx, MaxBatch: o.MaxBatch,
-			Lookahead: o.Lookahead, AttnChunk: o.AttnChunk, NormWG: o.NormWG, MaxBinding: o.MaxBinding, Progress: o.Progress})
+			Lookahead: o.Lookahead, ReadbackBatch: o.ReadbackBatch, AttnChunk: o.AttnChunk, NormWG: o.NormWG, MaxBinding: o.MaxBinding, Progress: o.Progress})
 		if err == nil {
 			eng = ge
 			info.Backend = BackendWebGPU

@@ -62,6 +62,7 @@ func runCLI(args []string) int {
 	maxCtx := fs.Int("maxctx", 0, "KV cache positions (0: the model's context)")
 	maxBatch := fs.Int("maxbatch", 0, "prompt tokens per prefill pass (0: default)")
 	lookahead := fs.Int("lookahead", 0, "greedy decode steps queued ahead (0: default)")
+	readbackBatch := fs.Int("readback-batch", 0, "decode steps per id readback (0: sized to ~40 ms of generation)")
 	attnChunk := fs.Int("attnchunk", 0, "attention sequence chunk (0: default)")
 	normWG := fs.Int("normwg", 0, "rmsnorm/argmax workgroup size (0: default)")
 	maxBinding := fs.Int64("max-binding", 0, "WebGPU: split weight matrices into chunks of at most this many bytes (0: the device's binding limit)")
@@ -86,7 +87,7 @@ func runCLI(args []string) int {
 	ctx := context.Background()
 	rt := &Runtime{}
 	info, err := rt.Load(ctx, LoadOptions{BaseURL: *model, Backend: *backend, MaxContext: *maxCtx, MaxBatch: *maxBatch,
-		Lookahead: *lookahead, AttnChunk: *attnChunk, NormWG: *normWG, MaxBinding: *maxBinding})
+		Lookahead: *lookahead, ReadbackBatch: *readbackBatch, AttnChunk: *attnChunk, NormWG: *normWG, MaxBinding: *maxBinding})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		return 1

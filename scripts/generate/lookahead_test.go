@@ -17,24 +17,26 @@ import (
 // Greedy decoding with many steps in flight reads the sampled ids back in
 // batches (webgpu/engine/readback.go): full batches, a batch closed early for
 // the prompt's id, and the partial batch left when generation stops. Every
-// lookahead must still print llama2.c's expected text, and stopping after a
-// count that is not a multiple of the batch must leave the engine usable.
+// lookahead and batch size must still print llama2.c's expected text. (On
+// SwiftShader the adaptive size would always be 1 — steps are slow — so the
+// batch sizes are fixed here.)
 func TestWasmLookaheadBatches(t *testing.T) {
 	wasmrun.Require(t, wasmrun.Deno)
 	model, cases := storiesBundle(t)
 	c := cases[0]
 	for _, tc := range []struct {
-		lookahead, n int
+		lookahead, batch, n int
 	}{
-		{16, c.Steps}, // batches of 8
-		{5, c.Steps},  // batches of 2, odd lookahead
-		{16, 37},      // stops inside a batch
+		{16, 8, c.Steps}, // batches of 8
+		{5, 2, c.Steps},  // batches of 2, odd lookahead
+		{16, 8, 37},      // stops inside a batch
+		{16, 0, 37},      // adaptive
 	} {
 		o, url, err := WasmRunOptions("deno", "webgpu", model)
 		require.NoError(t, err)
 		o.WASM, err = WasmBinary(context.Background())
 		require.NoError(t, err)
-		o.Args = []string{"-model", url, "-backend", "webgpu", "-prompt", "", "-n", itoa(tc.n), "-temp", "0", "-lookahead", itoa(tc.lookahead)}
+		o.Args = []string{"-model", url, "-backend", "webgpu", "-prompt", "", "-n", itoa(tc.n), "-temp", "0", "-lookahead", itoa(tc.lookahead), "-readback-batch", itoa(tc.batch)}
 		o.Timeout = 10 * time.Minute
 		var text strings.Builder
 		var errb bytes.Buffer

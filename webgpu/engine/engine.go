@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"syscall/js"
+	"time"
 
 	"github.com/ember-llm/ember/jsbridge"
 	"github.com/ember-llm/ember/llama"
@@ -41,12 +42,16 @@ type Options struct {
 	Int8Dot *shaders.Int8Dot
 	// Lookahead is how many greedy decode steps may be in flight at once,
 	// the caller's included (0: 16 on a GPU, 2 on a software adapter; 1: no
-	// running ahead). Their ids are read back in batches of Lookahead/2.
+	// running ahead). Their ids are read back in batches of up to
+	// Lookahead/2 steps, sized to about 40 ms of generation.
 	Lookahead int
 	// NormWG is the workgroup size of rmsnorm and argmax (a power of two;
 	// 0: dim/4 up to the device's limit of at most 1024, or 32 on a
 	// software adapter).
 	NormWG int
+	// ReadbackBatch fixes the decode steps per id readback (at most
+	// Lookahead/2); 0 sizes each batch to about 40 ms of generation.
+	ReadbackBatch int
 	// AttnChunk is the decode attention's sequence chunk, positions per
 	// workgroup (a power of two; 0: 32). Prefill uses 128 on a GPU.
 	AttnChunk int
@@ -111,7 +116,10 @@ type Engine struct {
 	lookahead   int
 	ahead       []flight
 	idBatches   []*idBatch // readback of sampled ids (readback.go)
-	idPer       int        // slots per batch
+	idPer       int        // most slots per batch
+	stepMS      float64    // estimated decode step time (readback.go)
+	fixedBatch  int        // Options.ReadbackBatch
+	lastRead    time.Time  // of the last batch read
 	openBatch   int        // batch handing out slots, -1 none
 	freeBatches []int
 	lastID      int
@@ -372,9 +380,9 @@ func Load(ctx context.Context, dev *webgpu.Device, m *bundle.Manifest, src Shard
 		if e.readback, err = e.bufferUsage("readback", max(perTok(c.VocabSize), 16), webgpu.BufferMapRead|webgpu.BufferCopyDst); err != nil {
 			return err
 		}
-		// ids come back in batches of half the lookahead (readback.go)
-		per := max(1, e.lookahead/2)
-		return e.newIDBatches((e.lookahead+per-1)/per+2, per)
+		// ids come back in batches of up to half the lookahead (readback.go)
+		e.fixedBatch = min(opt.ReadbackBatch, max(1, e.lookahead/2))
+		return e.newIDBatches(e.lookahead+2, max(1, e.lookahead/2))
 	})
 	if err != nil {
 		if errors.Is(err, webgpu.ErrOutOfMemory) {

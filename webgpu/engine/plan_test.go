@@ -260,3 +260,22 @@ func TestSplitTooLarge(t *testing.T) {
 		t.Fatalf("pair of 8 and 9 rows: %v", err)
 	}
 }
+
+func TestReadbackBatch(t *testing.T) {
+	for _, c := range []struct {
+		stepMS    float64
+		max, want int
+	}{
+		{0, 8, 1},     // unknown step time: one step per map
+		{4.3, 8, 8},   // a fast GPU: the longest batch
+		{10, 8, 4},    // 40 ms of steps
+		{25, 8, 1},    // slow steps stream one by one
+		{300, 8, 1},   // very slow
+		{4.3, 1, 1},   // lookahead 2 (software adapters)
+		{0.5, 16, 16}, // capped by the lookahead
+	} {
+		if got := readbackBatch(c.stepMS, c.max); got != c.want {
+			t.Errorf("readbackBatch(%v, %d) = %d, want %d", c.stepMS, c.max, got, c.want)
+		}
+	}
+}

@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"syscall/js"
+	"time"
 
 	"github.com/ember-llm/ember/jsbridge"
 	"github.com/ember-llm/ember/webgpu"
@@ -20,6 +22,11 @@ import (
 // overlaps the GPU's work while a map is pending), so one map per step held
 // decode near 1/(GPU time + host time); one map per 8 steps hides the host
 // time again (docs/PERFORMANCE.md, "Engine and H200").
+//
+// A batch's ids reach the caller together, so a batch is sized to cover
+// about batchTargetMS of generation (at most Lookahead/2 steps): text still
+// streams smoothly where steps are slow (a small GPU at 20 tok/s maps every
+// step), and fast GPUs get the long batches.
 
 // idSlot names slot j of id batch b.
 type idSlot struct{ b, j int }
@@ -27,6 +34,8 @@ type idSlot struct{ b, j int }
 // idBatch is one MAP_READ buffer holding the results of up to per steps.
 type idBatch struct {
 	buf    bufferRef
+	cap    int      // slots it will hand out (≤ the engine's idPer)
+	alone  bool     // closed early for an id wanted at once (a prompt's)
 	used   int      // slots handed out
 	closed bool     // no more slots: mapped (or about to be)
 	mapped js.Value // the mapAsync promise once closed
@@ -35,7 +44,20 @@ type idBatch struct {
 	refs   int      // flights that have not taken their id yet
 }
 
-// newIDBatches allocates n batches of per slots.
+// batchTargetMS is the generation time one id batch should cover.
+const batchTargetMS = 40
+
+// readbackBatch is the size of the next id batch: the steps that take about
+// batchTargetMS at stepMS each (1 while the step time is unknown), between 1
+// and max.
+func readbackBatch(stepMS float64, max int) int {
+	if stepMS <= 0 {
+		return 1
+	}
+	return int(math.Max(1, math.Min(float64(max), math.Floor(batchTargetMS/stepMS))))
+}
+
+// newIDBatches allocates n batches of up to per slots.
 func (e *Engine) newIDBatches(n, per int) error {
 	e.idPer = per
 	e.openBatch = -1
@@ -59,6 +81,11 @@ func (e *Engine) takeSlot() idSlot {
 	if e.openBatch < 0 {
 		n := len(e.freeBatches) - 1
 		e.openBatch, e.freeBatches = e.freeBatches[n], e.freeBatches[:n]
+		b := e.idBatches[e.openBatch]
+		b.cap = readbackBatch(e.stepMS, e.idPer)
+		if e.fixedBatch > 0 {
+			b.cap = e.fixedBatch
+		}
 	}
 	b := e.idBatches[e.openBatch]
 	s := idSlot{b: e.openBatch, j: b.used}
@@ -76,7 +103,8 @@ func (e *Engine) submitted(s idSlot, ok, alone bool) {
 	if !ok {
 		b.refs--
 	}
-	if alone || b.used == e.idPer {
+	if alone || b.used == b.cap {
+		b.alone = alone
 		e.closeBatch(s.b)
 	}
 }
@@ -107,7 +135,7 @@ func (e *Engine) closeBatch(i int) {
 
 func (e *Engine) recycle(i int) {
 	b := e.idBatches[i]
-	b.used, b.closed, b.read, b.refs, b.mapped = 0, false, false, 0, js.Undefined()
+	b.used, b.closed, b.read, b.refs, b.alone, b.mapped = 0, false, false, 0, false, js.Undefined()
 	e.freeBatches = append(e.freeBatches, i)
 }
 
@@ -151,5 +179,25 @@ func (e *Engine) readBatch(ctx context.Context, b *idBatch) error {
 	}
 	rb.Unmap()
 	b.read = err == nil
+	e.timeStep(b.used, b.alone)
 	return err
+}
+
+// timeStep updates the step-time estimate from the interval between two
+// batch reads of steady decoding (steps ids in this one). The read of a
+// prompt's id (alone) starts a new interval without being a sample, and
+// pauses of the caller (over a second) are not samples either.
+func (e *Engine) timeStep(steps int, alone bool) {
+	now := time.Now()
+	if !alone && !e.lastRead.IsZero() && steps > 0 {
+		if dt := float64(now.Sub(e.lastRead).Microseconds()) / 1000; dt < 1000 {
+			x := dt / float64(steps)
+			if e.stepMS == 0 {
+				e.stepMS = x
+			} else {
+				e.stepMS = 0.5*e.stepMS + 0.5*x
+			}
+		}
+	}
+	e.lastRead = now
 }
