@@ -5,7 +5,7 @@
 // quantize_q8 would. Groups run over the flattened N_HEADS·HEAD_DIM output
 // and may straddle heads; the row is zero-padded to a multiple of 32.
 // The chunks are combined in parallel: M and the denominator by all 128
-// invocations striding over the chunks, the numerators by 4 slices of 32
+// invocations striding over the chunks (attn_combine), the numerators by 4 slices of 32
 // (one invocation per element) taking every 4th chunk, so that the loads of
 // a long context are not one dependent chain per invocation.
 //
@@ -40,41 +40,6 @@ fn q8(v: f32) -> u32 {
   return u32(bitcast<u32>(i32(r)) & 0xffu);
 }
 
-// combine returns (M, L) of head h of token t: the largest chunk max and the
-// denominator, reduced over all 128 invocations (uniform control flow).
-fn combine(base: u32, nc: u32, tid: u32) -> vec2<f32> {
-  var m = -3.402823e38;
-  for (var c = tid; c < nc; c += 128u) {
-    m = max(m, part[base + c * (HEAD_DIM + 2u) + HEAD_DIM]);
-  }
-  red[tid] = m;
-  workgroupBarrier();
-  for (var off = 64u; off > 0u; off >>= 1u) {
-    if (tid < off) {
-      red[tid] = max(red[tid], red[tid + off]);
-    }
-    workgroupBarrier();
-  }
-  let mm = red[0];
-  workgroupBarrier();
-  var l = 0.0;
-  for (var c = tid; c < nc; c += 128u) {
-    let b = base + c * (HEAD_DIM + 2u);
-    l += exp(part[b + HEAD_DIM] - mm) * part[b + HEAD_DIM + 1u];
-  }
-  red[tid] = l;
-  workgroupBarrier();
-  for (var off = 64u; off > 0u; off >>= 1u) {
-    if (tid < off) {
-      red[tid] += red[tid + off];
-    }
-    workgroupBarrier();
-  }
-  let ll = red[0];
-  workgroupBarrier();
-  return vec2<f32>(mm, ll);
-}
-
 @compute @workgroup_size(128)
 fn attn_reduce_q8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
   let g = wid.x;
@@ -90,7 +55,7 @@ fn attn_reduce_q8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
   var inv = 0.0;
   for (var h = h0; h <= h1; h++) {
     let base = (t * N_HEADS + h) * MAX_CHUNKS * (HEAD_DIM + 2u);
-    let ml = combine(base, nc, tid);
+    let ml = attn_combine(base, nc, tid);
     if (d < QDIM && d / HEAD_DIM == h) {
       for (var c = sl; c < nc; c += 4u) {
         let b = base + c * (HEAD_DIM + 2u);

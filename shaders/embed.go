@@ -92,26 +92,24 @@ type Binding struct {
 
 // Kernel describes one compute entry point.
 type Kernel struct {
-	Name      string    // entry point, and the file <Name>.wgsl
-	Bindings  []Binding // in binding order 0..n-1
-	Required  []string  // override constants without a default
-	Optional  []string  // override constants with a default
-	UsesStep  bool      // needs the Step uniform
-	UsesInt8  bool      // calls idot4
-	WGSL      string    // the file as stored (without the prelude)
-	Workgroup string    // the @workgroup_size attribute's arguments, as written
+	Name        string    // entry point, and the file <Name>.wgsl
+	Bindings    []Binding // in binding order 0..n-1
+	Required    []string  // override constants without a default
+	Optional    []string  // override constants with a default
+	UsesStep    bool      // needs the Step uniform
+	UsesInt8    bool      // calls idot4
+	UsesCombine bool      // calls attn_combine (attn_combine.wgsl)
+	WGSL        string    // the file as stored (without the prelude)
+	Workgroup   string    // the @workgroup_size attribute's arguments, as written
 }
 
-// Source returns the complete WGSL module for the kernel: the Step struct
-// when used, the chosen idot4, then the kernel file.
+// Source returns the complete WGSL module for the kernel: its preludes (the
+// Step struct, the chosen idot4, the attention combine, as used), then the
+// kernel file.
 func (k *Kernel) Source(d Int8Dot) string {
 	var b strings.Builder
-	if k.UsesStep {
-		b.WriteString(mustRead("step.wgsl"))
-		b.WriteByte('\n')
-	}
-	if k.UsesInt8 {
-		b.WriteString(mustRead(d.file()))
+	for _, f := range k.preludes(d) {
+		b.WriteString(mustRead(f))
 		b.WriteByte('\n')
 	}
 	b.WriteString(k.WGSL)
@@ -122,13 +120,25 @@ func (k *Kernel) Source(d Int8Dot) string {
 // for mapping compilation messages back to <name>.wgsl line numbers.
 func (k *Kernel) PreludeLines(d Int8Dot) int {
 	n := 0
-	if k.UsesStep {
-		n += strings.Count(mustRead("step.wgsl"), "\n") + 1
-	}
-	if k.UsesInt8 {
-		n += strings.Count(mustRead(d.file()), "\n") + 1
+	for _, f := range k.preludes(d) {
+		n += strings.Count(mustRead(f), "\n") + 1
 	}
 	return n
+}
+
+// preludes lists the files Source puts before the kernel.
+func (k *Kernel) preludes(d Int8Dot) []string {
+	var out []string
+	if k.UsesStep {
+		out = append(out, "step.wgsl")
+	}
+	if k.UsesInt8 {
+		out = append(out, d.file())
+	}
+	if k.UsesCombine {
+		out = append(out, "attn_combine.wgsl")
+	}
+	return out
 }
 
 // Names of the kernels.
@@ -226,6 +236,7 @@ func init() {
 		}
 		k.UsesStep = strings.Contains(src, "var<uniform> step: Step")
 		k.UsesInt8 = strings.Contains(src, "idot4(")
+		k.UsesCombine = strings.Contains(src, "attn_combine(")
 		kernels[n] = k
 	}
 }
