@@ -97,12 +97,13 @@ function showError(msg) {
   ui.error.hidden = !msg;
 }
 
+// formatBytes uses binary units, like the engine's error messages (wasm/shards.MB).
 function formatBytes(n) {
   if (!Number.isFinite(n) || n < 0) return "?";
-  const units = ["B", "KB", "MB", "GB", "TB"];
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
-  while (n >= 1000 && i < units.length - 1) {
-    n /= 1000;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
     i++;
   }
   return `${n >= 100 || i === 0 ? Math.round(n) : n.toFixed(1)} ${units[i]}`;

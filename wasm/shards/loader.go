@@ -138,6 +138,7 @@ func Open(ctx context.Context, baseURL string, opt Options) (*bundle.Manifest, *
 	}
 	if opt.Check != nil {
 		if err := opt.Check(m); err != nil {
+			l.forgetManifestOnly(ctx)
 			return fail(err)
 		}
 	}
@@ -668,6 +669,33 @@ func persist(ctx context.Context) bool {
 	}
 	v, err := jsbridge.CallAwait(ctx, storage, "persist")
 	return err == nil && v.Truthy()
+}
+
+// forgetManifestOnly removes this URL's stored records when they hold no
+// shard bytes: a service worker keeps every manifest it fetches, and a model
+// refused from its manifest should not linger in the store as "incomplete".
+// A model with stored shards (downloaded on another visit) is kept.
+func (l *Loader) forgetManifestOnly(ctx context.Context) {
+	if l.store == nil {
+		return
+	}
+	models, err := l.store.List(ctx)
+	if err != nil {
+		return
+	}
+	found := false
+	for _, m := range models {
+		if m.URL != l.URL {
+			continue
+		}
+		if m.StoredBytes > 0 {
+			return
+		}
+		found = true
+	}
+	if found {
+		l.store.Delete(ctx, l.URL)
+	}
 }
 
 // MB formats a byte count for people.
