@@ -43,7 +43,8 @@ type Options struct {
 	// Lookahead is how many greedy decode steps may be in flight at once,
 	// the caller's included (0: 16 on a GPU, 2 on a software adapter; 1: no
 	// running ahead). Their ids are read back in batches of up to
-	// Lookahead/2 steps, sized to about 40 ms of generation.
+	// Lookahead/2 steps, sized to about 40 ms of generation, and two
+	// batches' worth are kept in flight (at most Lookahead).
 	Lookahead int
 	// NormWG is the workgroup size of rmsnorm and argmax (a power of two;
 	// 0: dim/4 up to the device's limit of at most 1024, or 32 on a
@@ -776,7 +777,7 @@ func (e *Engine) EvalSample(ctx context.Context, tokens []int, pos int, p llama.
 		if n := len(e.ahead); n > 0 {
 			next = e.ahead[n-1].next
 		}
-		for len(e.ahead) < e.lookahead-1 && next < e.cfg.ContextLength && e.canTakeSlot() {
+		for len(e.ahead) < e.depth()-1 && next < e.cfg.ContextLength && e.canTakeSlot() {
 			g := flight{pos: next, next: next + 1, slot: e.takeSlot()}
 			err := e.runList("chain+argmax", 1, next, p, 0, g.slot)
 			e.submitted(g.slot, err == nil, false)

@@ -279,3 +279,20 @@ func TestReadbackBatch(t *testing.T) {
 		}
 	}
 }
+
+func TestDepth(t *testing.T) {
+	e := &Engine{lookahead: 16, idPer: 8}
+	for _, c := range []struct {
+		stepMS float64
+		want   int
+	}{{0, 2}, {4.3, 16}, {10, 8}, {25, 2}, {100, 2}} {
+		e.stepMS = c.stepMS
+		if got := e.depth(); got != c.want {
+			t.Errorf("depth at %v ms/step = %d, want %d", c.stepMS, got, c.want)
+		}
+	}
+	e.fixedBatch = 2
+	if got := e.depth(); got != 16 {
+		t.Errorf("depth with a fixed batch = %d, want the lookahead 16", got)
+	}
+}

@@ -26,7 +26,8 @@ import (
 // A batch's ids reach the caller together, so a batch is sized to cover
 // about batchTargetMS of generation (at most Lookahead/2 steps): text still
 // streams smoothly where steps are slow (a small GPU at 20 tok/s maps every
-// step), and fast GPUs get the long batches.
+// step), and fast GPUs get the long batches. The steps kept in flight follow
+// (depth).
 
 // idSlot names slot j of id batch b.
 type idSlot struct{ b, j int }
@@ -55,6 +56,17 @@ func readbackBatch(stepMS float64, max int) int {
 		return 1
 	}
 	return int(math.Max(1, math.Min(float64(max), math.Floor(batchTargetMS/stepMS))))
+}
+
+// depth is how many greedy steps to keep in flight: two batches' worth (one
+// running while the other is read), at most Lookahead. Where steps are slow
+// that is 2, so a reply that ends (end of text, a stop string) leaves
+// little speculative work behind for the next request to wait out.
+func (e *Engine) depth() int {
+	if e.fixedBatch > 0 {
+		return e.lookahead
+	}
+	return min(e.lookahead, max(2, 2*readbackBatch(e.stepMS, e.idPer)))
 }
 
 // newIDBatches allocates n batches of up to per slots.
