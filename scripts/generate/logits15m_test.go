@@ -3,8 +3,6 @@
 package main
 
 import (
-	"context"
-	"math"
 	"path/filepath"
 	"testing"
 
@@ -42,36 +40,13 @@ func TestWasmInt8Logits15M(t *testing.T) {
 			m, err := llama.LoadDir(model)
 			require.NoError(t, err)
 			prompt, steps := []int{1, 403, 407, 261, 1205, 324, 260, 282}, 12
-			gpu := wasmLogits(t, model, "webgpu", prompt, steps)
-			require.Len(t, gpu, steps+1)
-			toks, pos := prompt, 0
-			var worst float64
-			var flips []int
-			for i := 0; i <= steps; i++ {
-				want, err := m.Eval(context.Background(), toks, pos)
-				require.NoError(t, err)
-				got := gpu[i]
-				var maxAbs, maxDiff float64
-				for j := range want {
-					maxAbs = max(maxAbs, math.Abs(float64(want[j])))
-					maxDiff = max(maxDiff, math.Abs(float64(got[j]-want[j])))
+			flips, worst := compareLogits(t, m, model, prompt, steps, func(step, _ int) float64 {
+				if step < 3 {
+					return 1e-3
 				}
-				r := maxDiff / maxAbs
-				tol := 3e-2
-				if i < 3 {
-					tol = 1e-3
-				}
-				require.LessOrEqual(t, r, tol, "step %d (position %d): logits differ by %g (largest |logit| %g)", i, pos+len(toks)-1, maxDiff, maxAbs)
-				if r > 1e-3 {
-					flips = append(flips, pos+len(toks)-1)
-				} else {
-					worst = max(worst, r)
-				}
-				require.Equal(t, llama.Argmax(want), llama.Argmax(got), "step %d: greedy token", i)
-				pos += len(toks)
-				toks = []int{llama.Argmax(want)}
-			}
-			t.Logf("%s: %d positions; relative logit difference at most %.2g where within 1e-3; beyond it (after a rounding flip) at positions %v", scheme, pos, worst, flips)
+				return 3e-2
+			})
+			t.Logf("%s: %d positions; relative logit difference at most %.2g where within 1e-3; beyond it (after a rounding flip) at positions %v", scheme, len(prompt)+steps, worst, flips)
 		})
 	}
 }

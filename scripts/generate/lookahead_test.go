@@ -3,12 +3,8 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ember-llm/ember/scripts/internal/wasmrun"
 	"github.com/stretchr/testify/require"
@@ -32,30 +28,14 @@ func TestWasmLookaheadBatches(t *testing.T) {
 		{16, 8, 37},      // stops inside a batch
 		{16, 0, 37},      // adaptive
 	} {
-		o, url, err := WasmRunOptions("deno", "webgpu", model)
-		require.NoError(t, err)
-		o.WASM, err = WasmBinary(context.Background())
-		require.NoError(t, err)
-		o.Args = []string{"-model", url, "-backend", "webgpu", "-prompt", "", "-n", itoa(tc.n), "-temp", "0", "-lookahead", itoa(tc.lookahead), "-readback-batch", itoa(tc.batch)}
-		o.Timeout = 10 * time.Minute
-		var text strings.Builder
-		var errb bytes.Buffer
-		o.Stderr = &errb
-		o.Stdout = &wasmrun.LineWriter{Fn: func(line []byte) {
-			var piece string
-			if len(line) > 0 && line[0] == 'T' && json.Unmarshal(line[1:], &piece) == nil {
-				text.WriteString(piece)
-			}
-		}}
-		code, err := wasmrun.Run(context.Background(), o)
-		require.NoError(t, err, errb.String())
-		require.Equal(t, 0, code, errb.String())
-		want := c.Text
+		text, _ := generateDeno(t, []string{"-model", model, "-prompt", "", "-n", itoa(tc.n), "-temp", "0",
+			"-lookahead", itoa(tc.lookahead), "-readback-batch", itoa(tc.batch)})
+		text = strings.TrimSuffix(text, "\n")
 		if tc.n < c.Steps {
-			require.True(t, strings.HasPrefix(want, text.String()), "lookahead %d, %d tokens: %q is not a prefix of the expected text", tc.lookahead, tc.n, text.String())
-			require.Greater(t, text.Len(), 37, "37 tokens of text")
+			require.True(t, strings.HasPrefix(c.Text, text), "lookahead %d, %d tokens: %q is not a prefix of the expected text", tc.lookahead, tc.n, text)
+			require.Greater(t, len(text), 37, "37 tokens of text")
 			continue
 		}
-		require.Equal(t, want, text.String(), "lookahead %d", tc.lookahead)
+		require.Equal(t, c.Text, text, "lookahead %d", tc.lookahead)
 	}
 }

@@ -4,7 +4,7 @@
 //
 //	go run ./scripts/generate -model DIR -prompt TEXT -n N -temp T [-seed S] [-format text|ids]
 //	    [-topp P] [-topk K] [-backend cpu|webgpu|wasm-cpu] [-runtime chromium|deno]
-//	    [-max-binding BYTES]
+//	    [-max-binding BYTES] [-lookahead N] [-readback-batch N]
 //
 // stdout holds only the generated text (then a newline, as llama2.c prints)
 // or, with -format ids, the generated ids separated by spaces; prefill and
@@ -48,6 +48,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	backend := fs.String("backend", "cpu", "cpu, webgpu or wasm-cpu")
 	rt := fs.String("runtime", "chromium", "for webgpu/wasm-cpu: chromium or deno")
 	fs.Int64("max-binding", 0, "for webgpu: split weight matrices into GPU buffers of at most this many bytes (0: the device's limit)")
+	fs.Int("lookahead", 0, "for webgpu: greedy decode steps in flight (0: the engine's default)")
+	fs.Int("readback-batch", 0, "for webgpu: decode steps per id readback (0: sized to ~40 ms of generation)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

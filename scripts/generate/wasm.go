@@ -36,6 +36,7 @@ type wasmArgs struct {
 	temp, topp            float64
 	seed                  uint64
 	maxBinding            int64 // webgpu: engine.Options.MaxBinding
+	lookahead, rbBatch    int   // webgpu: engine.Options.Lookahead, ReadbackBatch
 }
 
 func parseWasmArgs(args []string, stderr io.Writer) (wasmArgs, error) {
@@ -51,6 +52,8 @@ func parseWasmArgs(args []string, stderr io.Writer) (wasmArgs, error) {
 	fs.Float64Var(&a.topp, "topp", 0.9, "")
 	fs.IntVar(&a.topk, "topk", 0, "")
 	fs.Int64Var(&a.maxBinding, "max-binding", 0, "")
+	fs.IntVar(&a.lookahead, "lookahead", 0, "")
+	fs.IntVar(&a.rbBatch, "readback-batch", 0, "")
 	fs.String("backend", "", "")
 	fs.String("runtime", "", "")
 	if err := fs.Parse(args); err != nil {
@@ -146,8 +149,9 @@ func runWasmTo(backend, runtime string, args []string, stdout, stderr io.Writer)
 	o.Args = []string{"-model", modelURL, "-backend", eb, "-prompt", a.prompt, "-n", strconv.Itoa(a.n),
 		"-temp", fmt.Sprint(a.temp), "-topp", fmt.Sprint(a.topp), "-topk", strconv.Itoa(a.topk),
 		"-seed", strconv.FormatUint(a.seed, 10)}
-	if backend == "webgpu" && a.maxBinding > 0 {
-		o.Args = append(o.Args, "-max-binding", strconv.FormatInt(a.maxBinding, 10))
+	if backend == "webgpu" {
+		o.Args = append(o.Args, "-max-binding", strconv.FormatInt(a.maxBinding, 10),
+			"-lookahead", strconv.Itoa(a.lookahead), "-readback-batch", strconv.Itoa(a.rbBatch))
 	}
 	o.Timeout = 30 * time.Minute
 	o.Stderr = stderr

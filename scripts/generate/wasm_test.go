@@ -86,32 +86,48 @@ func TestWasmInt8LogitsMatchCPU(t *testing.T) {
 				{[]int{1, 403}, 24}, // prefill of 2, then decode
 				{[]int{1, 403, 407, 261, 1205 % 512, 324, 260, 282}, 8}, // longer prefill
 			} {
-				gpu := wasmLogits(t, model, "webgpu", tc.prompt, tc.steps)
-				require.Len(t, gpu, tc.steps+1)
-				toks, pos := tc.prompt, 0
-				for i := 0; i <= tc.steps; i++ {
-					want, err := m.Eval(context.Background(), toks, pos)
-					require.NoError(t, err)
-					got := gpu[i]
-					require.Len(t, got, len(want))
-					var maxAbs, maxDiff float64
-					for j := range want {
-						maxAbs = max(maxAbs, math.Abs(float64(want[j])))
-						maxDiff = max(maxDiff, math.Abs(float64(got[j]-want[j])))
-					}
-					last := pos + len(toks) - 1
-					tol := 1e-3
+				compareLogits(t, m, model, tc.prompt, tc.steps, func(step, last int) float64 {
 					if last >= 2 {
-						tol = 3e-2
+						return 3e-2
 					}
-					require.LessOrEqual(t, maxDiff/maxAbs, tol, "prompt %v step %d (position %d): logits differ by %g (largest |logit| %g)", tc.prompt, i, last, maxDiff, maxAbs)
-					require.Equal(t, llama.Argmax(want), llama.Argmax(got), "prompt %v step %d: greedy token", tc.prompt, i)
-					pos += len(toks)
-					toks = []int{llama.Argmax(want)}
-				}
+					return 1e-3
+				})
 			}
 		})
 	}
+}
+
+// compareLogits runs the prompt and steps greedy decode steps on the WebGPU
+// engine (Deno) and the CPU engine m, requiring the same greedy tokens and
+// logits within tol(step, position) relative to the largest |logit|. It
+// returns the positions beyond 1e-3 and the largest difference elsewhere.
+func compareLogits(t *testing.T, m *llama.Model, model string, prompt []int, steps int, tol func(step, last int) float64) (beyond []int, worst float64) {
+	t.Helper()
+	gpu := wasmLogits(t, model, "webgpu", prompt, steps)
+	require.Len(t, gpu, steps+1)
+	toks, pos := prompt, 0
+	for i := 0; i <= steps; i++ {
+		want, err := m.Eval(context.Background(), toks, pos)
+		require.NoError(t, err)
+		got := gpu[i]
+		require.Len(t, got, len(want))
+		var maxAbs, maxDiff float64
+		for j := range want {
+			maxAbs = max(maxAbs, math.Abs(float64(want[j])))
+			maxDiff = max(maxDiff, math.Abs(float64(got[j]-want[j])))
+		}
+		last, r := pos+len(toks)-1, maxDiff/maxAbs
+		require.LessOrEqual(t, r, tol(i, last), "prompt %v step %d (position %d): logits differ by %g (largest |logit| %g)", prompt, i, last, maxDiff, maxAbs)
+		require.Equal(t, llama.Argmax(want), llama.Argmax(got), "prompt %v step %d: greedy token", prompt, i)
+		if r > 1e-3 {
+			beyond = append(beyond, last)
+		} else {
+			worst = max(worst, r)
+		}
+		pos += len(toks)
+		toks = []int{llama.Argmax(want)}
+	}
+	return beyond, worst
 }
 
 // wasmLogits runs the wasm entry's -logits mode in Deno.
