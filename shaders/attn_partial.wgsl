@@ -62,19 +62,13 @@ var<workgroup> sc: array<f32, CHUNK>;
 var<workgroup> red: array<f32, WG>;
 var<workgroup> ov: array<vec4<f32>, WG>;
 
-// rot rotates the two interleaved pairs of v by the (cos, sin) pairs in c.
-fn rot(v: vec4<f32>, c: vec4<f32>) -> vec4<f32> {
-  return vec4<f32>(v.x * c.x - v.y * c.y, v.x * c.y + v.y * c.x,
-                   v.z * c.z - v.w * c.w, v.z * c.w + v.w * c.z);
-}
-
 // key returns vec4 d4 of KV head kvh's key at position j (rotated).
 fn key(j: u32, kvh: u32, d4: u32) -> vec4<f32> {
   if (CACHED || j < step.pos) {
     return kcache[j * KV4 + kvh * HD4 + d4];
   }
   let tt = j - step.pos;
-  return rot(qkv[tt * QKV4 + Q4 + kvh * HD4 + d4], cs[tt * HD4 + d4]);
+  return rope_rot(qkv[tt * QKV4 + Q4 + kvh * HD4 + d4], cs[tt * HD4 + d4]);
 }
 
 // value returns vec4 d4 of KV head kvh's value at position j.
@@ -113,7 +107,7 @@ fn attn_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   }
   let n = min(CHUNK, p + 1u - j0);
   for (var d4 = tid; d4 < HD4; d4 += WG) {
-    qs[d4] = rot(qkv[t * QKV4 + h * HD4 + d4], cs[t * HD4 + d4]);
+    qs[d4] = rope_rot(qkv[t * QKV4 + h * HD4 + d4], cs[t * HD4 + d4]);
   }
   workgroupBarrier();
   let scale = 1.0 / sqrt(f32(HEAD_DIM));

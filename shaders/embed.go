@@ -99,13 +99,14 @@ type Kernel struct {
 	UsesStep    bool      // needs the Step uniform
 	UsesInt8    bool      // calls idot4
 	UsesCombine bool      // calls attn_combine (attn_combine.wgsl)
+	UsesRope    bool      // calls rope_rot (rope.wgsl)
 	WGSL        string    // the file as stored (without the prelude)
 	Workgroup   string    // the @workgroup_size attribute's arguments, as written
 }
 
 // Source returns the complete WGSL module for the kernel: its preludes (the
-// Step struct, the chosen idot4, the attention combine, as used), then the
-// kernel file.
+// Step struct, the chosen idot4, the attention combine, RoPE, as used), then
+// the kernel file.
 func (k *Kernel) Source(d Int8Dot) string {
 	var b strings.Builder
 	for _, f := range k.preludes(d) {
@@ -137,6 +138,9 @@ func (k *Kernel) preludes(d Int8Dot) []string {
 	}
 	if k.UsesCombine {
 		out = append(out, "attn_combine.wgsl")
+	}
+	if k.UsesRope {
+		out = append(out, "rope.wgsl")
 	}
 	return out
 }
@@ -237,6 +241,7 @@ func init() {
 		k.UsesStep = strings.Contains(src, "var<uniform> step: Step")
 		k.UsesInt8 = strings.Contains(src, "idot4(")
 		k.UsesCombine = strings.Contains(src, "attn_combine(")
+		k.UsesRope = strings.Contains(src, "rope_rot(")
 		kernels[n] = k
 	}
 }

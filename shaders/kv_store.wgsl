@@ -36,7 +36,6 @@ fn kv_store(@builtin(global_invocation_id) gid: vec3<u32>) {
   let c = cs[t * HD4 + i % HD4];
   let k = qkv[t * QKV4 + Q4 + i];
   let row = (step.pos + t) * KV4;
-  kcache[row + i] = vec4<f32>(k.x * c.x - k.y * c.y, k.x * c.y + k.y * c.x,
-                              k.z * c.z - k.w * c.w, k.z * c.w + k.w * c.z);
+  kcache[row + i] = rope_rot(k, c);
   vcache[row + i] = qkv[t * QKV4 + Q4 + KV4 + i];
 }
