@@ -31,14 +31,8 @@ override QDIM: u32 = N_HEADS * HEAD_DIM;
 override G: u32 = (QDIM + 31u) / 32u;
 
 var<workgroup> red: array<f32, 128>;
-var<workgroup> qv: array<u32, 32>;
+var<workgroup> vals: array<f32, 32>;
 var<workgroup> osum: array<f32, 128>;
-
-// round half away from zero, like Go's math.Round (as quantize_q8)
-fn q8(v: f32) -> u32 {
-  let r = sign(v) * floor(abs(v) + 0.5);
-  return u32(bitcast<u32>(i32(r)) & 0xffu);
-}
 
 @compute @workgroup_size(128)
 fn attn_reduce_q8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
@@ -79,16 +73,13 @@ fn attn_reduce_q8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     workgroupBarrier();
   }
   let scale = red[0] / 127.0;
-  var iv = 0.0;
-  if (scale != 0.0) {
-    iv = 1.0 / scale;
-  }
   if (tid < 32u) {
-    qv[tid] = q8(v * iv);
+    vals[tid] = v;
   }
   workgroupBarrier();
   if (tid < 8u) {
-    xq[(t * G + g) * 8u + tid] = qv[4u * tid] | (qv[4u * tid + 1u] << 8u) | (qv[4u * tid + 2u] << 16u) | (qv[4u * tid + 3u] << 24u);
+    let w = vec4<f32>(vals[4u * tid], vals[4u * tid + 1u], vals[4u * tid + 2u], vals[4u * tid + 3u]);
+    xq[(t * G + g) * 8u + tid] = act_q8_pack(w, act_q8_inv(scale));
   }
   if (tid == 0u) {
     xs[t * G + g] = scale;

@@ -100,12 +100,13 @@ type Kernel struct {
 	UsesInt8    bool      // calls idot4
 	UsesCombine bool      // calls attn_combine (attn_combine.wgsl)
 	UsesRope    bool      // calls rope_rot (rope.wgsl)
+	UsesActQ8   bool      // calls act_q8* (act_q8.wgsl)
 	WGSL        string    // the file as stored (without the prelude)
 	Workgroup   string    // the @workgroup_size attribute's arguments, as written
 }
 
 // Source returns the complete WGSL module for the kernel: its preludes (the
-// Step struct, the chosen idot4, the attention combine, RoPE, as used), then
+// Step struct, the chosen idot4, the attention combine, RoPE, activation quantization, as used), then
 // the kernel file.
 func (k *Kernel) Source(d Int8Dot) string {
 	var b strings.Builder
@@ -141,6 +142,9 @@ func (k *Kernel) preludes(d Int8Dot) []string {
 	}
 	if k.UsesRope {
 		out = append(out, "rope.wgsl")
+	}
+	if k.UsesActQ8 {
+		out = append(out, "act_q8.wgsl")
 	}
 	return out
 }
@@ -242,6 +246,7 @@ func init() {
 		k.UsesInt8 = strings.Contains(src, "idot4(")
 		k.UsesCombine = strings.Contains(src, "attn_combine(")
 		k.UsesRope = strings.Contains(src, "rope_rot(")
+		k.UsesActQ8 = strings.Contains(src, "act_q8_")
 		kernels[n] = k
 	}
 }

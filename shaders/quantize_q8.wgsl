@@ -18,12 +18,6 @@ override X_STRIDE: u32 = COLS;
 override X_OFFSET: u32 = 0u;
 override G: u32 = (COLS + 31u) / 32u;
 
-// round half away from zero, like Go's math.Round
-fn q8(v: f32) -> u32 {
-  let r = sign(v) * floor(abs(v) + 0.5);
-  return u32(bitcast<u32>(i32(r)) & 0xffu);
-}
-
 var<workgroup> red: array<f32, 256>;
 
 // A workgroup of 256 covers 64 groups (512 packed words) in two rounds; one
@@ -32,7 +26,6 @@ var<workgroup> red: array<f32, 256>;
 @compute @workgroup_size(256)
 fn quantize_q8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
   let t = wid.y;
-  let NW = G * 8u;
   let xb = t * X_STRIDE + X_OFFSET;
   for (var r = 0u; r < 2u; r++) {
     let wi = wid.x * 512u + r * 256u + tid;
@@ -50,25 +43,6 @@ fn quantize_q8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     if (i0 + 3u < COLS) {
       v.w = x[xb + i0 + 3u];
     }
-    let a = abs(v);
-    red[tid] = max(max(a.x, a.y), max(a.z, a.w));
-    workgroupBarrier();
-    let g0 = tid & ~7u;
-    var m = red[g0];
-    for (var k = 1u; k < 8u; k++) {
-      m = max(m, red[g0 + k]);
-    }
-    workgroupBarrier();
-    if (wi < NW) {
-      let scale = m / 127.0;
-      var inv = 0.0;
-      if (scale != 0.0) {
-        inv = 1.0 / scale;
-      }
-      xq[t * NW + wi] = q8(v.x * inv) | (q8(v.y * inv) << 8u) | (q8(v.z * inv) << 16u) | (q8(v.w * inv) << 24u);
-      if ((wi & 7u) == 0u) {
-        xs[t * G + wi / 8u] = scale;
-      }
-    }
+    act_q8_word(v, wi, t, tid);
   }
 }

@@ -22,11 +22,6 @@ override G: u32 = (COLS + 31u) / 32u;
 
 var<workgroup> red: array<f32, WG>;
 
-fn q8(v: f32) -> u32 {
-  let r = sign(v) * floor(abs(v) + 0.5);
-  return u32(bitcast<u32>(i32(r)) & 0xffu);
-}
-
 @compute @workgroup_size(WG)
 fn rmsnorm_q8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
   let t = wid.x;
@@ -65,25 +60,6 @@ fn rmsnorm_q8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     if (i0 + 3u < COLS) {
       v.w = w[i0 + 3u] * (inv * x[base + i0 + 3u]);
     }
-    let a = abs(v);
-    red[tid] = max(max(a.x, a.y), max(a.z, a.w));
-    workgroupBarrier();
-    let g0 = tid & ~7u;
-    var m = red[g0];
-    for (var k = 1u; k < 8u; k++) {
-      m = max(m, red[g0 + k]);
-    }
-    workgroupBarrier();
-    if (wi < NW) {
-      let scale = m / 127.0;
-      var iv = 0.0;
-      if (scale != 0.0) {
-        iv = 1.0 / scale;
-      }
-      xq[t * NW + wi] = q8(v.x * iv) | (q8(v.y * iv) << 8u) | (q8(v.z * iv) << 16u) | (q8(v.w * iv) << 24u);
-      if ((wi & 7u) == 0u) {
-        xs[t * G + wi / 8u] = scale;
-      }
-    }
+    act_q8_word(v, wi, t, tid);
   }
 }
