@@ -42,20 +42,20 @@ for q in ${QUANTS:-q8_channel q8_block32}; do
   # WASMS: builds to compare on the same machine (default build/ember.wasm).
   i=0
   for wasm in ${WASMS:-build/ember.wasm}; do
-  export EMBER_WASM=$PWD/$wasm
-  for cfg in "${configs[@]}"; do
-    i=$((i+1))
-    nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 > "/tmp/mem-$q.txt" 2>&1 &
-    smi=$!
-    t=$(now)
-    echo "-- bench $q $wasm $cfg" >> "$LOG"
-    # shellcheck disable=SC2086
-    timeout ${BENCH_TIMEOUT:-200} build/bench -model "/tmp/b-$q" -backend webgpu -runtime deno $cfg -json \
-      > "$OUT/bench-$q-$i.json" 2>> "$LOG"
-    echo "bench exit $? after $(since "$t") s" >> "$LOG"
-    kill $smi 2>/dev/null
-    echo "nvidia-smi memory.used max: $(sort -n "/tmp/mem-$q.txt" | tail -1) MiB (idle $(head -1 "/tmp/mem-$q.txt") MiB)" >> "$LOG"
-  done
+    export EMBER_WASM=$PWD/$wasm
+    for cfg in "${configs[@]}"; do
+      i=$((i+1))
+      nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 > "/tmp/mem-$q.txt" 2>&1 &
+      smi=$!
+      t=$(now)
+      echo "-- bench $q $wasm $cfg" >> "$LOG"
+      # shellcheck disable=SC2086
+      timeout ${BENCH_TIMEOUT:-200} build/bench -model "/tmp/b-$q" -backend webgpu -runtime deno $cfg -json \
+        > "$OUT/bench-$q-$i.json" 2>> "$LOG"
+      echo "bench exit $? after $(since "$t") s" >> "$LOG"
+      kill $smi 2>/dev/null
+      echo "nvidia-smi memory.used max: $(sort -n "/tmp/mem-$q.txt" | tail -1) MiB (idle $(head -1 "/tmp/mem-$q.txt") MiB)" >> "$LOG"
+    done
   done
   rm -rf "/tmp/b-$q"
 done

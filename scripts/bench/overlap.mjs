@@ -2,7 +2,6 @@
 // does a mapAsync per step cost? Run on the GPU machine:
 //   source .gpu/setup.sh && /tmp/deno run -A --unstable-webgpu scripts/bench/overlap.mjs
 // Figures in docs/PERFORMANCE.md ("Engine and H200").
-// Does Deno's WebGPU overlap host encoding with GPU execution?
 const adapter = await navigator.gpu.requestAdapter();
 const device = await adapter.requestDevice({ requiredFeatures: ["timestamp-query"] });
 const src = `
