@@ -102,6 +102,28 @@ func (d *Device) TakeUncapturedErrors() []error {
 // HasFeature reports whether feature f was enabled on the device.
 func (d *Device) HasFeature(f string) bool { return d.Features[f] }
 
+// wgslProbes are shaders that compile only where a WGSL language feature is
+// supported, for runtimes whose navigator.gpu lacks wgslLanguageFeatures
+// (dawn.node).
+var wgslProbes = map[string]string{
+	LangPacked4x8IntegerDotProduct: "@compute @workgroup_size(1) fn main() { _ = dot4I8Packed(1u, 2u); _ = unpack4xI8(3u); }",
+}
+
+// HasWGSLLanguageFeature reports whether the device compiles WGSL that uses
+// the language feature name: navigator.gpu.wgslLanguageFeatures where the
+// runtime has it, else by compiling a probe shader (known features only).
+func (d *Device) HasWGSLLanguageFeature(ctx context.Context, name string) bool {
+	if g, err := Get(); err == nil && g.v.Get("wgslLanguageFeatures").Type() == js.TypeObject {
+		return g.HasWGSLLanguageFeature(name)
+	}
+	probe, ok := wgslProbes[name]
+	if !ok {
+		return false
+	}
+	_, err := d.CreateShaderModule(ctx, "probe "+name, probe)
+	return err == nil
+}
+
 // PushErrorScope: https://www.w3.org/TR/webgpu/#dom-gpudevice-pusherrorscope
 func (d *Device) PushErrorScope(f ErrorFilter) { d.v.Call("pushErrorScope", string(f)) }
 

@@ -267,17 +267,18 @@ func (a *Adapter) RequestDevice(ctx context.Context, desc *DeviceDescriptor) (*D
 	return newDevice(v, a), nil
 }
 
+// setList lists a setlike (GPUSupportedFeatures, WGSLLanguageFeatures)
+// through the iterator protocol, which every implementation has (dawn.node's
+// lack the setlike forEach), sorted.
 func setList(s js.Value) []string {
-	var out []string
 	if s.Type() != js.TypeObject {
 		return nil
 	}
-	f := js.FuncOf(func(this js.Value, args []js.Value) any {
-		out = append(out, args[0].String())
-		return nil
-	})
-	s.Call("forEach", f)
-	f.Release()
+	a := js.Global().Get("Array").Call("from", s)
+	out := make([]string, a.Length())
+	for i := range out {
+		out[i] = a.Index(i).String()
+	}
 	sort.Strings(out)
 	return out
 }

@@ -2,7 +2,7 @@
 
 // Command bench measures a bundle's speed on one backend:
 //
-//	go run ./scripts/bench -model DIR -backend cpu|webgpu|wasm-cpu [-runtime chromium|deno] -prompt-tokens P -n N
+//	go run ./scripts/bench -model DIR -backend cpu|webgpu|wasm-cpu [-runtime chromium|deno|dawn] -prompt-tokens P -n N
 //
 // It prints load time, prefill tok/s (P prompt tokens in one pass), time to
 // first token, and decode tok/s (N greedy steps that ignore end-of-sequence),
@@ -95,7 +95,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	model := fs.String("model", "", "bundle directory")
 	backend := fs.String("backend", "cpu", "cpu, webgpu or wasm-cpu")
-	rt := fs.String("runtime", "chromium", "for webgpu/wasm-cpu: chromium or deno")
+	rt := fs.String("runtime", "chromium", "for webgpu/wasm-cpu: chromium, deno (wgpu) or dawn (Deno with dawn.node)")
 	P := fs.Int("prompt-tokens", 128, "prompt tokens (prefill)")
 	N := fs.Int("n", 128, "decode steps")
 	maxCtx := fs.Int("maxctx", 0, "KV cache positions (0: P+N rounded up, at most the model's context)")
@@ -194,17 +194,14 @@ func runWasmBench(ctx context.Context, backend, runtime, modelDir string, P, N, 
 	}
 	o := wasmrun.Options{WebGPU: backend == "webgpu", Stderr: stderr}
 	modelURL := abs
-	switch runtime {
-	case "chromium":
-		o.Runtime = wasmrun.Chromium
+	if o.Runtime, err = wasmrun.ParseRuntime(runtime); err != nil {
+		return
+	}
+	if !o.Runtime.UsesDeno() {
 		mux := http.NewServeMux()
 		mux.Handle("/model/", http.StripPrefix("/model/", http.FileServer(http.Dir(abs))))
 		o.Handler = mux
 		modelURL = "/model/"
-	case "deno":
-		o.Runtime = wasmrun.Deno
-	default:
-		return r, inf, nil, fmt.Errorf("-runtime must be chromium or deno, not %q", runtime)
 	}
 	wasm := os.Getenv("EMBER_WASM")
 	if wasm == "" {

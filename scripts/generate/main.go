@@ -3,7 +3,7 @@
 // Command generate runs a bundle and prints the generated text:
 //
 //	go run ./scripts/generate -model DIR -prompt TEXT -n N -temp T [-seed S] [-format text|ids]
-//	    [-topp P] [-topk K] [-backend cpu|webgpu|wasm-cpu] [-runtime chromium|deno]
+//	    [-topp P] [-topk K] [-backend cpu|webgpu|wasm-cpu] [-runtime chromium|deno|dawn]
 //	    [-max-binding BYTES] [-lookahead N] [-readback-batch N]
 //
 // stdout holds only the generated text (then a newline, as llama2.c prints)
@@ -46,7 +46,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	topp := fs.Float64("topp", 0.9, "top-p (nucleus) sampling; 0 or 1: off")
 	topk := fs.Int("topk", 0, "top-k sampling; 0: off")
 	backend := fs.String("backend", "cpu", "cpu, webgpu or wasm-cpu")
-	rt := fs.String("runtime", "chromium", "for webgpu/wasm-cpu: chromium or deno")
+	rt := fs.String("runtime", "chromium", "for webgpu/wasm-cpu: chromium, deno (wgpu) or dawn (Deno with dawn.node)")
 	fs.Int64("max-binding", 0, "for webgpu: split weight matrices into GPU buffers of at most this many bytes (0: the device's limit)")
 	fs.Int("lookahead", 0, "for webgpu: greedy decode steps in flight (0: the engine's default)")
 	fs.Int("readback-batch", 0, "for webgpu: decode steps per id readback (0: sized to ~40 ms of generation)")

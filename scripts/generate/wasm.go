@@ -109,19 +109,18 @@ func WasmRunOptions(runtime, backend, modelDir string) (wasmrun.Options, string,
 	if _, err := os.Stat(filepath.Join(abs, "manifest.json")); err != nil {
 		return wasmrun.Options{}, "", fmt.Errorf("%s is not a bundle: %w", modelDir, err)
 	}
-	o := wasmrun.Options{WebGPU: backend == "webgpu"}
-	switch runtime {
-	case "chromium":
-		o.Runtime = wasmrun.Chromium
-		mux := http.NewServeMux()
-		mux.Handle("/model/", http.StripPrefix("/model/", http.FileServer(http.Dir(abs))))
-		o.Handler = mux
-		return o, "/model/", nil
-	case "deno":
-		o.Runtime = wasmrun.Deno
+	rt, err := wasmrun.ParseRuntime(runtime)
+	if err != nil {
+		return wasmrun.Options{}, "", err
+	}
+	o := wasmrun.Options{Runtime: rt, WebGPU: backend == "webgpu"}
+	if rt.UsesDeno() {
 		return o, abs, nil
 	}
-	return o, "", fmt.Errorf("-runtime must be chromium or deno, not %q", runtime)
+	mux := http.NewServeMux()
+	mux.Handle("/model/", http.StripPrefix("/model/", http.FileServer(http.Dir(abs))))
+	o.Handler = mux
+	return o, "/model/", nil
 }
 
 func runWasmTo(backend, runtime string, args []string, stdout, stderr io.Writer) int {

@@ -171,7 +171,7 @@ func Load(ctx context.Context, dev *webgpu.Device, m *bundle.Manifest, src Shard
 		e.dot = *opt.Int8Dot
 	} else {
 		e.dot = shaders.Bits
-		if g, gerr := webgpu.Get(); gerr == nil && g.HasWGSLLanguageFeature(webgpu.LangPacked4x8IntegerDotProduct) {
+		if dev.HasWGSLLanguageFeature(ctx, webgpu.LangPacked4x8IntegerDotProduct) {
 			e.dot = shaders.Dot4I8Packed
 		}
 	}

@@ -70,7 +70,7 @@ func main() {
 		fmt.Println("FAIL setup:", err)
 		os.Exit(1)
 	}
-	packed := gpu.HasWGSLLanguageFeature(webgpu.LangPacked4x8IntegerDotProduct)
+	packed := dev.HasWGSLLanguageFeature(ctx, webgpu.LangPacked4x8IntegerDotProduct)
 	fmt.Printf("adapter: %s; wgsl features %v; device features %v; maxStorageBufferBindingSize %d; seed %d\n",
 		ad.Info, gpu.WGSLLanguageFeatures(), keys(dev.Features), dev.Limits.MaxStorageBufferBindingSize, *seed)
 	var vs []shaders.Int8Dot

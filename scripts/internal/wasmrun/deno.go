@@ -4,6 +4,7 @@ package wasmrun
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"os"
@@ -38,10 +39,18 @@ WebAssembly.instantiate(await Deno.readFile(wasmPath), go.importObject)
   .catch((err) => { console.error(err); Deno.exit(1); });
 `
 
-// WriteDenoRunner writes runner.mjs and wasm_exec.js into dir, for running
-// a wasm program under Deno where Go is not installed (the GPU machine):
+// dawnShim (dawn.mjs) makes Dawn's GPU object navigator.gpu; the Dawn
+// runner imports it before anything else.
+//
+//go:embed dawn.mjs
+var dawnShim string
+
+// WriteDenoRunner writes runner.mjs (wgpu), dawn-runner.mjs (Dawn, with
+// dawn.mjs) and wasm_exec.js into dir, for running a wasm program under Deno
+// where Go is not installed (the GPU machine):
 //
 //	deno run -A --unstable-webgpu dir/runner.mjs prog.wasm args...
+//	EMBER_DAWN_NODE=path/dawn.node deno run -A dir/dawn-runner.mjs prog.wasm args...
 //
 // The program's environment is the deno process's.
 func WriteDenoRunner(dir string) (string, error) {
@@ -49,15 +58,25 @@ func WriteDenoRunner(dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return writeDenoRunner(dir, wasmExec)
+	if _, err := writeDenoRunner(dir, wasmExec, Dawn); err != nil {
+		return "", err
+	}
+	return writeDenoRunner(dir, wasmExec, Deno)
 }
 
-func writeDenoRunner(dir string, wasmExec []byte) (string, error) {
+func writeDenoRunner(dir string, wasmExec []byte, rt Runtime) (string, error) {
 	if err := os.WriteFile(filepath.Join(dir, "wasm_exec.js"), wasmExec, 0o644); err != nil {
 		return "", err
 	}
-	runner := filepath.Join(dir, "runner.mjs")
-	if err := os.WriteFile(runner, []byte(denoRunner), 0o644); err != nil {
+	name, text := "runner.mjs", denoRunner
+	if rt == Dawn {
+		if err := os.WriteFile(filepath.Join(dir, "dawn.mjs"), []byte(dawnShim), 0o644); err != nil {
+			return "", err
+		}
+		name, text = "dawn-runner.mjs", "import \"./dawn.mjs\";\n"+denoRunner
+	}
+	runner := filepath.Join(dir, name)
+	if err := os.WriteFile(runner, []byte(text), 0o644); err != nil {
 		return "", err
 	}
 	return runner, nil
@@ -91,16 +110,27 @@ func runDeno(ctx context.Context, o Options) (int, error) {
 		return -1, err
 	}
 	defer os.RemoveAll(dir)
-	runner, err := writeDenoRunner(dir, wasmExec)
+	runner, err := writeDenoRunner(dir, wasmExec, o.Runtime)
 	if err != nil {
 		return -1, err
+	}
+	var dawnNode string
+	if o.Runtime == Dawn {
+		if dawnNode = o.DawnNode; dawnNode == "" {
+			if dawnNode, err = DawnNodePath(); err != nil {
+				return -1, err
+			}
+		}
+		if dawnNode, err = filepath.Abs(dawnNode); err != nil {
+			return -1, err
+		}
 	}
 	wasm, err := filepath.Abs(o.WASM)
 	if err != nil {
 		return -1, err
 	}
 	args := []string{"run", "-A", "--no-prompt"}
-	if o.WebGPU {
+	if o.WebGPU && o.Runtime == Deno {
 		args = append(args, "--unstable-webgpu")
 	}
 	args = append(args, o.DenoFlags...)
@@ -109,6 +139,9 @@ func runDeno(ctx context.Context, o Options) (int, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = o.WorkDir
 	cmd.Env = append(os.Environ(), "DENO_NO_UPDATE_CHECK=1", "NO_COLOR=1")
+	if dawnNode != "" {
+		cmd.Env = append(cmd.Env, "EMBER_DAWN_NODE="+dawnNode)
+	}
 	if o.WebGPU && os.Getenv("VK_ICD_FILENAMES") == "" && os.Getenv("EMBER_DENO_NATIVE_GPU") != "1" {
 		if _, err := os.Stat(SwiftShaderICD); err == nil {
 			cmd.Env = append(cmd.Env, "VK_ICD_FILENAMES="+SwiftShaderICD)

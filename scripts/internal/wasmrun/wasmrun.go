@@ -46,6 +46,13 @@
 // that blocks forever with nothing pending gets Go's "all goroutines are
 // asleep" panic, as under Node.
 //
+// Dawn: Run runs the same Deno runner with dawn.mjs imported first, which
+// loads Dawn's Node-API addon (npm package webgpu, dawn.node) and makes its
+// GPU object navigator.gpu in place of Deno's wgpu: Chrome's WebGPU
+// implementation outside the browser, on the same Vulkan driver (SwiftShader
+// here, the system's with EMBER_DENO_NATIVE_GPU=1). EMBER_DAWN_FLAGS passes
+// Dawn toggles ("enable-dawn-features=...").
+//
 // WriteDenoRunner writes the same runner for machines without Go (the GPU
 // machine): `deno run -A --unstable-webgpu runner.mjs prog.wasm args...`.
 // The command cmd/wasmrun wraps all of this for the shell (and -export
@@ -83,9 +90,28 @@ import (
 type Runtime string
 
 const (
-	Chromium Runtime = "chromium"
-	Deno     Runtime = "deno"
+	Chromium Runtime = "chromium" // headless Chromium: Dawn inside the browser
+	Deno     Runtime = "deno"     // Deno's own navigator.gpu: wgpu, Firefox's WebGPU
+	Dawn     Runtime = "dawn"     // Deno with navigator.gpu from dawn.node (npm webgpu): Chrome's WebGPU outside the browser
 )
+
+// Runtimes lists every runtime, in the order tests run them. Each one has
+// WebGPU: Chromium's and Dawn's are Dawn, Deno's is wgpu.
+var Runtimes = []Runtime{Chromium, Deno, Dawn}
+
+// ParseRuntime turns a -runtime flag into a Runtime.
+func ParseRuntime(s string) (Runtime, error) {
+	for _, r := range Runtimes {
+		if string(r) == s {
+			return r, nil
+		}
+	}
+	return "", fmt.Errorf("-runtime must be chromium, deno or dawn, not %q", s)
+}
+
+// UsesDeno reports whether the runtime is a Deno process (Deno or Dawn):
+// bundles are then read from the file system rather than served over HTTP.
+func (r Runtime) UsesDeno() bool { return r == Deno || r == Dawn }
 
 // ErrNotFound is returned (wrapped) when a runtime's binary cannot be found.
 var ErrNotFound = errors.New("wasmrun: runtime binary not found")
@@ -109,8 +135,9 @@ type Options struct {
 	PageTitle    string       // <title> of the runner page
 	OnServe      func(string) // called with the base URL once the server listens
 
-	// Deno only.
+	// Deno and Dawn only.
 	DenoPath  string   // default: DenoPath()
+	DawnNode  string   // Dawn: the dawn.node addon (default: DawnNodePath())
 	DenoFlags []string // extra flags after "deno run"
 	WorkDir   string   // working directory of the deno process
 }
@@ -136,7 +163,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 	switch o.Runtime {
 	case Chromium, "":
 		return runChromium(ctx, o)
-	case Deno:
+	case Deno, Dawn:
 		return runDeno(ctx, o)
 	}
 	return -1, fmt.Errorf("wasmrun: unknown runtime %q", o.Runtime)
@@ -267,6 +294,32 @@ func DenoPath() (string, error) {
 	return "", fmt.Errorf("%w: no deno (run npm install, or set EMBER_DENO)", ErrNotFound)
 }
 
+// DawnNodePath finds Dawn's Node-API addon: $EMBER_DAWN_NODE, then the npm
+// package webgpu's build for this platform under node_modules in the module
+// root (a devDependency: make deps installs it).
+func DawnNodePath() (string, error) {
+	if p := os.Getenv("EMBER_DAWN_NODE"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("%w: EMBER_DAWN_NODE=%s: %v", ErrNotFound, p, err)
+		}
+		return p, nil
+	}
+	arch := map[string]string{"amd64": "x64", "arm64": "arm64"}[runtime.GOARCH]
+	plat := runtime.GOOS + "-" + arch
+	if runtime.GOOS == "darwin" {
+		plat = "darwin-universal"
+	} else if runtime.GOOS == "windows" {
+		plat = "win32-" + arch
+	}
+	if root := moduleRoot(); root != "" {
+		p := filepath.Join(root, "node_modules", "webgpu", "dist", plat, "dawn.node")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%w: no dawn.node (run npm install for the webgpu package, or set EMBER_DAWN_NODE)", ErrNotFound)
+}
+
 // moduleRoot is the nearest directory above the working directory holding go.mod.
 func moduleRoot() string {
 	d, err := os.Getwd()
@@ -302,6 +355,10 @@ func Require(t TB, rt Runtime) string {
 	switch rt {
 	case Deno:
 		p, err = DenoPath()
+	case Dawn:
+		if p, err = DenoPath(); err == nil {
+			p, err = DawnNodePath()
+		}
 	default:
 		p, err = ChromiumPath()
 	}

@@ -14,11 +14,12 @@ import (
 
 // TestKernels runs webgpu/kerneltest (every WGSL kernel against a Go
 // reference, each int8 dot-product variant the adapter supports) in headless
-// Chromium with SwiftShader WebGPU and in Deno (wgpu on SwiftShader Vulkan).
+// Chromium with SwiftShader WebGPU, in Deno (wgpu on SwiftShader Vulkan) and
+// in Deno with Dawn's navigator.gpu (dawn.node on SwiftShader Vulkan).
 // EMBER_KERNELTEST_ARGS passes extra flags (e.g. "-run matvec -seed 1").
 func TestKernels(t *testing.T) {
 	ctx := context.Background()
-	for _, rt := range []wasmrun.Runtime{wasmrun.Chromium, wasmrun.Deno} {
+	for _, rt := range wasmrun.Runtimes {
 		t.Run(string(rt), func(t *testing.T) {
 			wasmrun.Require(t, rt)
 			wasm, err := wasmrun.Build(ctx, "github.com/ember-llm/ember/webgpu/kerneltest")

@@ -3,7 +3,7 @@
 // Command wasmrun builds a GOOS=js GOARCH=wasm main package and runs it in
 // headless Chromium or Deno (see package wasmrun), exiting with its code.
 //
-//	go run ./scripts/internal/wasmrun/cmd/wasmrun [-runtime chromium|deno] [-webgpu] [-timeout 5m] ./pkg [args...]
+//	go run ./scripts/internal/wasmrun/cmd/wasmrun [-runtime chromium|deno|dawn] [-webgpu] [-timeout 5m] ./pkg [args...]
 //	go run ./scripts/internal/wasmrun/cmd/wasmrun -export build/x ./pkg   # prog.wasm + Deno runner, for the GPU machine
 package main
 
@@ -19,7 +19,7 @@ import (
 )
 
 func main() {
-	rt := flag.String("runtime", "chromium", "chromium or deno")
+	rt := flag.String("runtime", "chromium", "chromium, deno or dawn")
 	gpu := flag.Bool("webgpu", true, "enable WebGPU")
 	timeout := flag.Duration("timeout", 5*time.Minute, "time limit")
 	dir := flag.String("dir", "", "static directory to serve under / (chromium)")
@@ -43,10 +43,13 @@ func main() {
 		_, err = wasmrun.WriteDenoRunner(*export)
 		check(err)
 		fmt.Printf("run: deno run -A --unstable-webgpu %s/runner.mjs %s/prog.wasm [args]\n", *export, *export)
+		fmt.Printf("  or: EMBER_DAWN_NODE=dawn.node deno run -A %s/dawn-runner.mjs %s/prog.wasm [args]\n", *export, *export)
 		return
 	}
+	r, err := wasmrun.ParseRuntime(*rt)
+	check(err)
 	code, err := wasmrun.Run(ctx, wasmrun.Options{
-		Runtime: wasmrun.Runtime(*rt), WASM: wasm, Args: flag.Args()[1:], WebGPU: *gpu,
+		Runtime: r, WASM: wasm, Args: flag.Args()[1:], WebGPU: *gpu,
 		Stdout: os.Stdout, Stderr: os.Stderr, Timeout: *timeout, Dir: *dir,
 	})
 	if err != nil {
